@@ -1,0 +1,173 @@
+"""The hexkernel error tree.
+
+Every error hexkernel raises on purpose derives from :class:`HexkernelError`,
+and also from the builtin a caller would naturally catch::
+
+    HexkernelError(Exception)
+    ├── ModelDefinitionError(HexkernelError, TypeError)   a Model class is declared wrongly
+    ├── ValidationError(HexkernelError, ValueError)       input breaks the Model's rules
+    ├── DomainError                                       an invariant of the domain is violated
+    ├── NotFound(HexkernelError, LookupError)             no such entity
+    ├── DuplicateKey                                      a unique index rejects a write
+    ├── ConcurrencyConflict                               optimistic lock lost
+    └── InfrastructureError                               something outside the process failed
+        └── StoreUnavailable                              the store cannot be reached
+
+Interfaces map these to transport errors in one place (for HTTP, RFC 9457
+problem details); adapters translate driver exceptions into them at their
+boundary and chain the original with ``raise ... from``.
+"""
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+__all__ = (
+    "ConcurrencyConflict",
+    "DomainError",
+    "DuplicateKey",
+    "ErrorItem",
+    "HexkernelError",
+    "InfrastructureError",
+    "ModelDefinitionError",
+    "NotFound",
+    "StoreUnavailable",
+    "ValidationError",
+)
+
+
+class HexkernelError(Exception):
+    """Base class of every error hexkernel raises on purpose."""
+
+
+class ModelDefinitionError(HexkernelError, TypeError):
+    """A Model class is declared in a way hexkernel cannot support.
+
+    Raised when the class statement runs, never for user input.
+    """
+
+
+@attrs.frozen
+class ErrorItem:
+    """One problem found in a value.
+
+    Attributes:
+        field: Path of the offending value: ``title``, ``address.city``,
+            ``tags[2]``. Empty for a problem with the document as a whole.
+        code: Stable, machine-readable snake_case code (``required``,
+            ``too_short``, ``invalid_type``, ...).
+        message: Human-readable explanation. Never contains the offending
+            value itself, so secrets cannot leak through it.
+    """
+
+    field: str
+    code: str
+    message: str
+
+    def at(self, prefix: str) -> "ErrorItem":
+        """Return this item with its path moved below ``prefix``."""
+        if not prefix:
+            return self
+        if not self.field:
+            return attrs.evolve(self, field=prefix)
+        joiner = "" if self.field.startswith("[") else "."
+        return attrs.evolve(self, field=f"{prefix}{joiner}{self.field}")
+
+    def as_dict(self) -> dict[str, str]:
+        """Return the item as a plain ``{field, code, message}`` mapping."""
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+class ValidationError(HexkernelError, ValueError):
+    """A value breaks the rules of its Model; carries every problem found.
+
+    Attributes:
+        errors: All problems, in field order. Never empty.
+        model: Name of the Model that was validated, if known.
+    """
+
+    def __init__(self, errors: Iterable[ErrorItem], model: str | None = None) -> None:
+        self.errors: tuple[ErrorItem, ...] = tuple(errors)
+        if not self.errors:
+            raise ValueError("a ValidationError needs at least one ErrorItem")
+        self.model = model
+        super().__init__(self.errors)
+
+    @classmethod
+    def single(cls, field: str, code: str, message: str, model: str | None = None) -> "ValidationError":
+        """Build an error holding one item."""
+        return cls([ErrorItem(field, code, message)], model)
+
+    def at(self, prefix: str) -> "ValidationError":
+        """Return the same error with every path moved below ``prefix``."""
+        return ValidationError([item.at(prefix) for item in self.errors], self.model)
+
+    def as_list(self) -> list[dict[str, str]]:
+        """Return the items as plain mappings, ready for a JSON body."""
+        return [item.as_dict() for item in self.errors]
+
+    def __str__(self) -> str:
+        head = f"{len(self.errors)} validation error{'s' if len(self.errors) > 1 else ''}"
+        if self.model:
+            head += f" for {self.model}"
+        lines = (f"  {item.field or '<root>'}: {item.message} [{item.code}]" for item in self.errors)
+        return "\n".join((head, *lines))
+
+    def __reduce__(self) -> tuple[type["ValidationError"], tuple[Sequence[ErrorItem], str | None]]:
+        return (type(self), (self.errors, self.model))
+
+
+class DomainError(HexkernelError):
+    """A rule of the domain is violated (an invalid state transition, say)."""
+
+
+class NotFound(HexkernelError, LookupError):
+    """The requested entity does not exist (or is hidden by a predefined filter)."""
+
+    def __init__(self, model: str, key: object) -> None:
+        self.model = model
+        self.key = key
+        super().__init__(f"{model} {key!r} was not found")
+
+
+class DuplicateKey(HexkernelError):
+    """A write was rejected by a unique index.
+
+    Attributes:
+        model: Name of the Model written.
+        fields: The fields of the unique index that was violated.
+    """
+
+    def __init__(self, model: str, fields: Sequence[str]) -> None:
+        self.model = model
+        self.fields = tuple(fields)
+        super().__init__(f"another {model} already has this value of {', '.join(self.fields)}")
+
+
+class ConcurrencyConflict(HexkernelError):
+    """A write expected a version that is no longer the current one.
+
+    Attributes:
+        model: Name of the Model written.
+        key: Id of the entity.
+        expected: The version the writer based its change on.
+        current: The version now stored, when known.
+    """
+
+    def __init__(self, model: str, key: object, expected: int, current: int | None) -> None:
+        self.model = model
+        self.key = key
+        self.expected = expected
+        self.current = current
+        now = "unknown" if current is None else str(current)
+        super().__init__(
+            f"{model} {key!r} was changed concurrently: expected version {expected}, current is {now}"
+        )
+
+
+class InfrastructureError(HexkernelError):
+    """Something outside the process (a database, a broker) failed."""
+
+
+class StoreUnavailable(InfrastructureError):
+    """The store cannot be reached; the operation may be retried later."""

@@ -1,0 +1,18 @@
+"""The Model: one declaration for validation, serialisation, schemas and persistence."""
+
+from hexkernel.core.model._info import FieldInfo, ModelInfo, model_check
+from hexkernel.core.model._types import Invalid
+from hexkernel.core.model.base import Embedded, Model, is_model
+from hexkernel.core.model.fields import Field, FieldSpec
+
+__all__ = (
+    "Embedded",
+    "Field",
+    "FieldInfo",
+    "FieldSpec",
+    "Invalid",
+    "Model",
+    "ModelInfo",
+    "is_model",
+    "model_check",
+)

@@ -1,0 +1,540 @@
+"""The two serialised forms of a Model, compiled once per Model class.
+
+* **Wire** (JSON): strict. A value must already have the JSON type of its
+  field (no ``"3"`` for an int); datetimes are RFC 3339 strings in UTC,
+  dates ``YYYY-MM-DD``, decimals strings, UUIDs strings, sets arrays.
+  Unknown keys are errors. Excluded fields are never written, but are read
+  (a password is sent once, then never shown).
+* **Storage** (documents for MongoDB and the in-memory store): every field,
+  excluded ones included; the id under ``_id``; dates as UTC-midnight
+  datetimes (MongoDB has no date type); decimals, UUIDs and datetimes as
+  Python objects, left for the adapter's driver codec to encode. Reading a
+  stored document trusts it: types are restored, validators do not run again,
+  and keys the Model no longer declares are ignored, so documents written by
+  an older version of the Model still load.
+
+Container and nested types are structured by one ``cattrs`` converter per
+form, with detailed validation on, so every broken element is reported with
+its index. The per-field functions and the per-model loops are built once,
+the first time a Model class is used.
+"""
+
+import datetime as dt
+import enum
+import typing
+import uuid
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import attrs
+import cattrs
+from cattrs.cols import is_mapping, list_structure_factory, mapping_structure_factory
+from cattrs.errors import (
+    BaseValidationError,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    StructureHandlerNotFoundError,
+)
+
+from hexkernel.core.errors import ErrorItem, ValidationError
+from hexkernel.core.model._info import FieldInfo, ModelInfo, items_from
+from hexkernel.core.model._types import Invalid, Kind, TypeNode, to_utc
+from hexkernel.core.model.marshallers import parse_datetime
+
+__all__ = ("ModelCodec", "compile_codec")
+
+_MIDNIGHT = dt.time(0, tzinfo=dt.UTC)
+
+
+def _is_model(cls: Any) -> bool:
+    return isinstance(cls, type) and hasattr(cls, "__model__") and hasattr(cls, "__attrs_attrs__")
+
+
+# ---------------------------------------------------------------- wire loads
+def _wire_str(value: Any, _: Any) -> str:
+    if type(value) is str:
+        return value
+    raise Invalid("invalid_type", "must be a string")
+
+
+def _wire_int(value: Any, _: Any) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise Invalid("invalid_type", "must be an integer")
+
+
+def _wire_float(value: Any, _: Any) -> float:
+    if type(value) is float or type(value) is int:
+        if value != value or value in (float("inf"), float("-inf")):  # noqa: PLR0124 - NaN test
+            raise Invalid("invalid_number", "must be a finite number")
+        return float(value)
+    raise Invalid("invalid_type", "must be a number")
+
+
+def _wire_bool(value: Any, _: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise Invalid("invalid_type", "must be true or false")
+
+
+def _wire_decimal(value: Any, _: Any) -> Decimal:
+    if type(value) is str or type(value) is int:
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise Invalid("invalid_type", "must be a decimal number") from None
+    elif type(value) is float:
+        number = Decimal(repr(value))
+    else:
+        raise Invalid("invalid_type", "must be a decimal number (preferably as a string)")
+    if not number.is_finite():
+        raise Invalid("invalid_number", "must be a finite number")
+    return number
+
+
+def _wire_uuid(value: Any, _: Any) -> uuid.UUID:
+    if type(value) is str:
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
+    raise Invalid("invalid_type", "must be a UUID string")
+
+
+def _wire_datetime(value: Any, _: Any) -> dt.datetime:
+    return parse_datetime(value)
+
+
+def _wire_date(value: Any, _: Any) -> dt.date:
+    if type(value) is str and len(value) == 10 and value[4] == "-" and value[7] == "-":  # noqa: PLR2004
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise Invalid("invalid_date", "must be a date such as 2024-05-01")
+
+
+def _choice_error(choices: Any) -> Invalid:
+    return Invalid("invalid_choice", f"must be one of {', '.join(repr(c) for c in choices)}")
+
+
+def _enum_factory(cls: type[enum.Enum]) -> Callable[[Any, Any], Any]:
+    members = {m.value: m for m in cls}
+    kinds = {type(v) for v in members}
+
+    def load(value: Any, _: Any) -> Any:
+        # Exact type match first: JSON true must not select a member whose value is 1.
+        if type(value) in kinds:
+            member = members.get(value)
+            if member is not None:
+                return member
+        raise _choice_error(members)
+
+    return load
+
+
+def _literal_factory(annotation: Any) -> Callable[[Any, Any], Any]:
+    choices = typing.get_args(annotation)
+
+    def load(value: Any, _: Any) -> Any:
+        for choice in choices:
+            if type(value) is type(choice) and value == choice:
+                return choice
+        raise _choice_error(choices)
+
+    return load
+
+
+def _container_check(expected: type, message: str, hook: Any) -> Callable[[Any, Any], Any]:
+    def load(value: Any, annotation: Any) -> Any:
+        if type(value) is not expected:
+            raise Invalid("invalid_type", message)
+        return hook(value, annotation)
+
+    return load
+
+
+def _build_wire_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
+    for cls, hook in (
+        (str, _wire_str),
+        (int, _wire_int),
+        (float, _wire_float),
+        (bool, _wire_bool),
+        (Decimal, _wire_decimal),
+        (uuid.UUID, _wire_uuid),
+        (dt.datetime, _wire_datetime),
+        (dt.date, _wire_date),
+    ):
+        conv.register_structure_hook(cls, hook)
+    _register_shared(conv, "wire")
+    conv.register_unstructure_hook(Decimal, lambda d: format(d, "f"))
+    conv.register_unstructure_hook(uuid.UUID, str)
+    conv.register_unstructure_hook(dt.datetime, _dump_datetime)
+    conv.register_unstructure_hook(dt.date, dt.date.isoformat)
+    return conv
+
+
+def _dump_datetime(value: dt.datetime) -> str:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _register_shared(conv: cattrs.Converter, form: Literal["wire", "storage"]) -> None:
+    """Hooks both forms share: enums, literals, containers, nested Models."""
+
+    def is_enum(t: Any) -> bool:
+        return isinstance(t, type) and issubclass(t, enum.Enum)
+
+    conv.register_structure_hook_factory(is_enum, _enum_factory)
+    conv.register_structure_hook_factory(
+        lambda t: typing.get_origin(t) is Literal, _literal_factory
+    )
+    conv.register_structure_hook_factory(
+        lambda t: typing.get_origin(t) is list,
+        lambda t: _container_check(list, "must be an array", list_structure_factory(t, conv)),
+    )
+
+    def set_factory(t: Any) -> Callable[[Any, Any], Any]:
+        as_list = list_structure_factory(list[typing.get_args(t)[0]], conv)  # type: ignore[misc]
+        target = typing.get_origin(t)
+        accepted = (list,) if form == "wire" else (list, set, frozenset)
+
+        def load(value: Any, annotation: Any) -> Any:
+            if type(value) not in accepted:
+                raise Invalid("invalid_type", "must be an array")
+            return target(as_list(value, annotation))
+
+        return load
+
+    conv.register_structure_hook_factory(
+        lambda t: typing.get_origin(t) in (set, frozenset), set_factory
+    )
+    conv.register_structure_hook_factory(
+        lambda t: typing.get_origin(t) is dict and is_mapping(t),
+        lambda t: _container_check(dict, "must be an object", mapping_structure_factory(t, conv)),
+    )
+
+    def model_factory(t: Any) -> Callable[[Any, Any], Any]:
+        def load(value: Any, _: Any) -> Any:
+            codec: ModelCodec = t.__model__.codec
+            return codec.from_wire(value) if form == "wire" else codec.from_storage(value)
+
+        return load
+
+    conv.register_structure_hook_factory(_is_model, model_factory)
+    conv.register_unstructure_hook_factory(
+        _is_model,
+        lambda t: (lambda v: t.__model__.codec.to_wire(v))
+        if form == "wire"
+        else (lambda v: t.__model__.codec.to_storage(v)),
+    )
+    conv.register_unstructure_hook_factory(is_enum, lambda _t: lambda v: v.value)
+
+
+# ------------------------------------------------------------- storage loads
+def _storage_datetime(value: Any, _: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return to_utc(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
+    return parse_datetime(value)
+
+
+def _storage_date(value: Any, _: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return _wire_date(value, _)
+
+
+def _storage_decimal(value: Any, _: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    to_decimal = getattr(value, "to_decimal", None)  # a driver's decimal type (BSON Decimal128)
+    if to_decimal is not None:
+        return typing.cast("Decimal", to_decimal())
+    return _wire_decimal(value, _)
+
+
+def _storage_uuid(value: Any, _: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    return _wire_uuid(value, _)
+
+
+def _storage_passthrough(kind: type) -> Callable[[Any, Any], Any]:
+    def load(value: Any, _: Any) -> Any:
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value if type(value) is kind else kind(value)
+        raise Invalid("invalid_type", f"must be {kind.__name__}")
+
+    return load
+
+
+def _storage_float(value: Any, _: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise Invalid("invalid_type", "must be a number")
+
+
+def _build_storage_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=True)
+    for cls, hook in (
+        (str, _storage_passthrough(str)),
+        (int, _storage_passthrough(int)),
+        (bool, _storage_passthrough(bool)),
+        (float, _storage_float),
+        (Decimal, _storage_decimal),
+        (uuid.UUID, _storage_uuid),
+        (dt.datetime, _storage_datetime),
+        (dt.date, _storage_date),
+    ):
+        conv.register_structure_hook(cls, hook)
+    _register_shared(conv, "storage")
+    for cls in (Decimal, uuid.UUID, dt.datetime):
+        conv.register_unstructure_hook(cls, lambda v: v)
+    conv.register_unstructure_hook(dt.date, lambda d: dt.datetime.combine(d, _MIDNIGHT))
+    return conv
+
+
+WIRE = _build_wire_converter()
+STORAGE = _build_storage_converter()
+
+_PASSTHROUGH = frozenset({Kind.STR, Kind.INT, Kind.FLOAT, Kind.BOOL, Kind.LITERAL})
+
+
+# ----------------------------------------------------------- error mapping
+def _errors_of(exc: BaseException, path: str) -> list[ErrorItem]:
+    """Translate whatever structuring raised into error items below ``path``."""
+    if isinstance(exc, ValidationError):
+        return [item.at(path) for item in exc.errors]
+    if isinstance(exc, Invalid):
+        return list(items_from(exc, path))
+    if isinstance(exc, IterableValidationError):
+        items: list[ErrorItem] = []
+        with_notes, others = exc.group_exceptions()
+        for sub, note in with_notes:
+            where = f"[{note.index}]" if isinstance(note.index, int) else f".{note.index}"
+            items.extend(_errors_of(sub, f"{path}{where}"))
+        for sub in others:
+            items.extend(_errors_of(sub, path))
+        return items
+    if isinstance(exc, ClassValidationError):
+        items = []
+        class_notes, class_others = exc.group_exceptions()
+        for sub, class_note in class_notes:
+            items.extend(_errors_of(sub, f"{path}.{class_note.name}" if path else class_note.name))
+        for sub in class_others:
+            items.extend(_errors_of(sub, path))
+        return items
+    if isinstance(exc, BaseValidationError):
+        return [e for sub in exc.exceptions for e in _errors_of(sub, path)]
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return [ErrorItem(f"{path}.{k}" if path else k, "unknown_field", "is not a field") for k in exc.extra_fields]
+    if isinstance(exc, (StructureHandlerNotFoundError, TypeError, ValueError, KeyError, AttributeError)):
+        return [ErrorItem(path, "invalid_type", "has the wrong type")]
+    raise exc
+
+
+# -------------------------------------------------------------- field plans
+def _nullable(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def run(value: Any) -> Any:
+        return None if value is None else fn(value)
+
+    return run
+
+
+def _null_checked(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def run(value: Any) -> Any:
+        if value is None:
+            raise Invalid("required", "must not be null")
+        return fn(value)
+
+    return run
+
+
+def _wire_loader(field: FieldInfo) -> Callable[[Any], Any]:
+    node = field.node
+    marshaller = field.spec.marshaller
+    if marshaller is not None:
+        core = marshaller.load
+    else:
+        hook = WIRE.get_structure_hook(node.annotation)
+        annotation = node.annotation
+
+        def core(raw: Any) -> Any:
+            return hook(raw, annotation)
+
+    return _nullable(core) if node.nullable else _null_checked(core)
+
+
+def _wire_dumper(field: FieldInfo) -> Callable[[Any], Any] | None:
+    node = field.node
+    if field.spec.marshaller is not None:
+        return field.spec.marshaller.dump
+    return _dumper(WIRE, node)
+
+
+def _dumper(conv: cattrs.Converter, node: TypeNode) -> Callable[[Any], Any] | None:
+    """Return the function writing a non-null value, or ``None`` when it is written as is."""
+    if node.kind in _PASSTHROUGH:
+        return None
+    if node.kind is Kind.LIST and node.item.kind in _PASSTHROUGH:
+        return list
+    if node.kind is Kind.SET:
+        item = _dumper(conv, node.item)
+
+        def dump_set(value: Any) -> list[Any]:
+            try:
+                ordered = sorted(value)
+            except TypeError:
+                ordered = list(value)
+            return ordered if item is None else [item(v) for v in ordered]
+
+        return dump_set
+    hook = conv.get_unstructure_hook(node.annotation)
+    return typing.cast("Callable[[Any], Any]", hook)
+
+
+def _storage_loader(field: FieldInfo) -> Callable[[Any], Any]:
+    node = field.node
+    hook = STORAGE.get_structure_hook(node.annotation)
+    annotation = node.annotation
+
+    def core(raw: Any) -> Any:
+        return hook(raw, annotation)
+
+    return _nullable(core) if node.nullable else _null_checked(core)
+
+
+# ------------------------------------------------------------------- codec
+@attrs.define
+class ModelCodec:
+    """The compiled wire and storage functions of one Model class."""
+
+    info: ModelInfo
+    _wire_plan: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    _storage_plan: tuple[tuple[str, str, Callable[[Any], Any] | None], ...]
+    _storage_keys: dict[str, FieldInfo]
+
+    # ---------------------------------------------------------------- wire
+    def to_wire(self, instance: Any) -> dict[str, Any]:
+        """Return the JSON-compatible dict of ``instance``, excluded fields left out."""
+        out: dict[str, Any] = {}
+        for name, dump in self._wire_plan:
+            value = getattr(instance, name)
+            out[name] = value if dump is None or value is None else dump(value)
+        return out
+
+    def from_wire(self, data: Any, *, writable_only: bool = False) -> Any:
+        """Build a validated instance from JSON-compatible data.
+
+        Args:
+            data: The decoded JSON object.
+            writable_only: Reject read-only fields (client input for a create).
+
+        Raises:
+            ValidationError: With every problem found.
+        """
+        info = self.info
+        if type(data) is not dict:
+            raise ValidationError.single("", "invalid_type", "must be a JSON object", info.name)
+        errors: list[ErrorItem] = []
+        values: dict[str, Any] = {}
+        seen = 0
+        for field in info.fields:
+            name = field.name
+            if name not in data:
+                if field.required:
+                    errors.append(ErrorItem(name, "required", "is required"))
+                continue
+            seen += 1
+            if writable_only and field.read_only:
+                errors.append(ErrorItem(name, "read_only", "is read-only and cannot be set"))
+                continue
+            try:
+                values[name] = field.wire_load(data[name])
+            except Exception as exc:  # noqa: BLE001 - every structuring failure is reported
+                errors.extend(_errors_of(exc, name))
+        if seen != len(data):
+            errors.extend(
+                ErrorItem(str(key), "unknown_field", "is not a field of this model")
+                for key in data
+                if key not in info.by_name
+            )
+        if errors:
+            errors.extend(info.check_values(values))
+            raise ValidationError(errors, info.name)
+        return info.cls(**values)
+
+    # ------------------------------------------------------------- storage
+    def to_storage(self, instance: Any) -> dict[str, Any]:
+        """Return the storage document of ``instance``: every field, the id as ``_id``."""
+        out: dict[str, Any] = {}
+        for key, name, dump in self._storage_plan:
+            value = getattr(instance, name)
+            out[key] = value if dump is None or value is None else dump(value)
+        return out
+
+    def from_storage(self, document: Any) -> Any:
+        """Rebuild an instance from a stored document, trusting its content.
+
+        Types are restored (dates from datetimes, decimals from the driver's
+        type); validators and converters do not run again; unknown keys are
+        ignored; missing fields take their defaults.
+
+        Raises:
+            ValidationError: When a value cannot have been written by this
+                Model (a missing required field, a wrong type).
+        """
+        info = self.info
+        if not isinstance(document, dict):
+            raise ValidationError.single("", "invalid_type", "must be a document", info.name)
+        instance = object.__new__(info.cls)
+        setter = object.__setattr__
+        errors: list[ErrorItem] = []
+        keys = self._storage_keys
+        for key, field in keys.items():
+            if key in document:
+                try:
+                    value = field.storage_load(document[key])
+                except Exception as exc:  # noqa: BLE001 - every failure is reported
+                    errors.extend(_errors_of(exc, field.name))
+                    continue
+            elif field.required:
+                errors.append(ErrorItem(field.name, "required", "is missing from the document"))
+                continue
+            else:
+                value = _default(field, instance)
+            setter(instance, field.name, value)
+        if errors:
+            raise ValidationError(errors, info.name)
+        return instance
+
+
+def _default(field: FieldInfo, instance: Any) -> Any:
+    default = field.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return default.factory(instance) if default.takes_self else default.factory()
+    return default
+
+
+def compile_codec(info: ModelInfo) -> ModelCodec:
+    """Compile the wire and storage functions of a Model (once per class)."""
+    wire_plan = []
+    storage_plan = []
+    storage_keys: dict[str, FieldInfo] = {}
+    for field in info.fields:
+        field.wire_load = _wire_loader(field)
+        field.wire_dump = _wire_dumper(field)
+        field.storage_load = _storage_loader(field)
+        field.storage_dump = _dumper(STORAGE, field.node)
+        if not field.exclude:
+            wire_plan.append((field.name, field.wire_dump))
+        key = "_id" if info.document and field.name == "id" else field.name
+        storage_plan.append((key, field.name, field.storage_dump))
+        storage_keys[key] = field
+    return ModelCodec(info, tuple(wire_plan), tuple(storage_plan), storage_keys)

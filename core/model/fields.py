@@ -1,0 +1,161 @@
+"""``Field(...)``: the per-field options of a Model.
+
+``Field`` returns an ``attrs`` field whose metadata carries a
+:class:`FieldSpec`; type checkers see the field's own type (the overloads
+below), because ``Model`` is declared with :func:`typing.dataclass_transform`.
+"""
+
+from collections.abc import Callable, Iterable
+from typing import Any, Final, TypeVar, overload
+
+import attrs
+
+from hexkernel.core.errors import ModelDefinitionError
+from hexkernel.core.model.converters import Converter
+from hexkernel.core.model.generators import Generator
+from hexkernel.core.model.marshallers import Marshaller
+from hexkernel.core.model.validators import Validator, as_validator
+
+__all__ = ("Field", "FieldSpec")
+
+T = TypeVar("T")
+
+SPEC_KEY: Final = "hexkernel"
+"""The key of :class:`FieldSpec` in an ``attrs`` field's metadata."""
+
+
+@attrs.frozen
+class FieldSpec:
+    """Everything ``Field(...)`` declares besides the default.
+
+    Attributes:
+        validators: Checks run on every new value, all of them, in order.
+        converters: Normalisers run on every new value before the checks.
+        generator: Fills the value on create (and on update, if so declared).
+        marshaller: Wire representation, when not the type's default.
+        exclude: Never written to the wire (passwords, secrets); still persisted.
+        read_only: Clients may not send it. ``None`` means "read-only if generated".
+        description: Shown in JSON Schema, OpenAPI and ``/meta``.
+        title: Short label for the same places.
+        examples: Example values for documentation (never for excluded fields).
+    """
+
+    validators: tuple[Validator, ...] = ()
+    converters: tuple[Converter, ...] = ()
+    generator: Generator | None = None
+    marshaller: Marshaller | None = None
+    exclude: bool = False
+    read_only: bool | None = None
+    description: str | None = None
+    title: str | None = None
+    examples: tuple[Any, ...] = ()
+
+
+_MUTABLE_DEFAULTS = (list, dict, set, bytearray)
+
+
+@overload
+def Field(  # noqa: N802 - reads like a type, as attrs.field and dataclasses.field do
+    *,
+    default: T,
+    validators: Iterable[Validator | Callable[[Any], object]] = (),
+    converters: Iterable[Converter] = (),
+    marshaller: Marshaller | None = None,
+    exclude: bool = False,
+    read_only: bool | None = None,
+    description: str | None = None,
+    title: str | None = None,
+    examples: Iterable[Any] = (),
+) -> T: ...
+@overload
+def Field(  # noqa: N802
+    *,
+    factory: Callable[[], T],
+    validators: Iterable[Validator | Callable[[Any], object]] = (),
+    converters: Iterable[Converter] = (),
+    marshaller: Marshaller | None = None,
+    exclude: bool = False,
+    read_only: bool | None = None,
+    description: str | None = None,
+    title: str | None = None,
+    examples: Iterable[Any] = (),
+) -> T: ...
+@overload
+def Field(  # noqa: N802
+    *,
+    validators: Iterable[Validator | Callable[[Any], object]] = (),
+    converters: Iterable[Converter] = (),
+    generator: Generator | None = None,
+    marshaller: Marshaller | None = None,
+    exclude: bool = False,
+    read_only: bool | None = None,
+    description: str | None = None,
+    title: str | None = None,
+    examples: Iterable[Any] = (),
+) -> Any: ...
+def Field(  # noqa: N802
+    *,
+    default: Any = attrs.NOTHING,
+    factory: Callable[[], Any] | None = None,
+    validators: Iterable[Validator | Callable[[Any], object]] = (),
+    converters: Iterable[Converter] = (),
+    generator: Generator | None = None,
+    marshaller: Marshaller | None = None,
+    exclude: bool = False,
+    read_only: bool | None = None,
+    description: str | None = None,
+    title: str | None = None,
+    examples: Iterable[Any] = (),
+) -> Any:
+    """Declare a Model field with its options.
+
+    Args:
+        default: Value used when none is given. Mutable values need ``factory``.
+        factory: Called for a fresh default each time (``factory=list``).
+        validators: Validators or plain callables (see
+            :mod:`hexkernel.core.model.validators`); all run, every problem is reported.
+        converters: Applied in order on creation and assignment (see
+            :mod:`hexkernel.core.model.converters`).
+        generator: Produces the value on create, and on update if its ``on``
+            says so (see :mod:`hexkernel.core.model.generators`). A generated
+            field is read-only for clients unless ``read_only=False``.
+        marshaller: Another wire representation (see
+            :mod:`hexkernel.core.model.marshallers`).
+        exclude: Keep the field off the wire entirely (never in any response,
+            schema example or ``repr``); it is still accepted on input and persisted.
+        read_only: Reject the field in client input.
+        description: Documentation for schemas and ``/meta``.
+        title: Short label for schemas.
+        examples: Example values for schemas.
+
+    Returns:
+        An ``attrs`` field; to a type checker, a value of the field's type.
+    """
+    given = sum(x is not None and x is not attrs.NOTHING for x in (default, factory, generator))
+    if given > 1:
+        raise ModelDefinitionError("give at most one of default, factory and generator")
+    if isinstance(default, _MUTABLE_DEFAULTS):
+        raise ModelDefinitionError(
+            f"a mutable default ({type(default).__name__}) would be shared: use factory="
+        )
+    spec = FieldSpec(
+        validators=tuple(as_validator(v) for v in validators),
+        converters=tuple(converters),
+        generator=generator,
+        marshaller=marshaller,
+        exclude=exclude,
+        read_only=read_only,
+        description=description,
+        title=title,
+        examples=() if exclude else tuple(examples),
+    )
+    if generator is not None:
+        make = generator
+
+        def generate(instance: Any) -> Any:
+            return make(type(instance))
+
+        default = attrs.Factory(generate, takes_self=True)
+    elif factory is not None:
+        default = attrs.Factory(factory)
+    return attrs.field(default=default, repr=not exclude, metadata={SPEC_KEY: spec})

@@ -1,0 +1,3 @@
+"""Ports: the Protocols the domain needs from the outside world, one module per role."""
+
+__all__ = ()
