@@ -94,7 +94,9 @@ class ValidationError(HexkernelError, ValueError):
         super().__init__(self.errors)
 
     @classmethod
-    def single(cls, field: str, code: str, message: str, model: str | None = None) -> "ValidationError":
+    def single(
+        cls, field: str, code: str, message: str, model: str | None = None
+    ) -> "ValidationError":
         """Build an error holding one item."""
         return cls([ErrorItem(field, code, message)], model)
 
@@ -110,7 +112,9 @@ class ValidationError(HexkernelError, ValueError):
         head = f"{len(self.errors)} validation error{'s' if len(self.errors) > 1 else ''}"
         if self.model:
             head += f" for {self.model}"
-        lines = (f"  {item.field or '<root>'}: {item.message} [{item.code}]" for item in self.errors)
+        lines = (
+            f"  {item.field or '<root>'}: {item.message} [{item.code}]" for item in self.errors
+        )
         return "\n".join((head, *lines))
 
     def __reduce__(self) -> tuple[type["ValidationError"], tuple[Sequence[ErrorItem], str | None]]:
@@ -161,7 +165,8 @@ class ConcurrencyConflict(HexkernelError):
         self.current = current
         now = "unknown" if current is None else str(current)
         super().__init__(
-            f"{model} {key!r} was changed concurrently: expected version {expected}, current is {now}"
+            f"{model} {key!r} was changed concurrently: "
+            f"expected version {expected}, current is {now}"
         )
 
 

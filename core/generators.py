@@ -1,4 +1,3 @@
 """Public home of the Model's generators; see :mod:`hexkernel.core.model.generators`."""
 
 from hexkernel.core.model.generators import *  # noqa: F403 - this module is the public alias
-from hexkernel.core.model.generators import __all__ as __all__

@@ -1,4 +1,3 @@
 """Public home of the Model's validators; see :mod:`hexkernel.core.model.validators`."""
 
 from hexkernel.core.model.validators import *  # noqa: F403 - this module is the public alias
-from hexkernel.core.model.validators import __all__ as __all__

@@ -48,6 +48,10 @@ __all__ = ("ModelCodec", "compile_codec")
 _MIDNIGHT = dt.time(0, tzinfo=dt.UTC)
 
 
+def _origin(annotation: Any) -> Any:
+    return typing.get_origin(annotation)
+
+
 def _is_model(cls: Any) -> bool:
     return isinstance(cls, type) and hasattr(cls, "__model__") and hasattr(cls, "__attrs_attrs__")
 
@@ -190,17 +194,15 @@ def _register_shared(conv: cattrs.Converter, form: Literal["wire", "storage"]) -
         return isinstance(t, type) and issubclass(t, enum.Enum)
 
     conv.register_structure_hook_factory(is_enum, _enum_factory)
+    conv.register_structure_hook_factory(lambda t: _origin(t) is Literal, _literal_factory)
     conv.register_structure_hook_factory(
-        lambda t: typing.get_origin(t) is Literal, _literal_factory
-    )
-    conv.register_structure_hook_factory(
-        lambda t: typing.get_origin(t) is list,
+        lambda t: _origin(t) is list,
         lambda t: _container_check(list, "must be an array", list_structure_factory(t, conv)),
     )
 
     def set_factory(t: Any) -> Callable[[Any, Any], Any]:
-        as_list = list_structure_factory(list[typing.get_args(t)[0]], conv)  # type: ignore[misc]
-        target = typing.get_origin(t)
+        as_list = list_structure_factory(list[typing.get_args(t)[0]], conv)  # type: ignore[arg-type,misc]
+        target = _origin(t)
         accepted = (list,) if form == "wire" else (list, set, frozenset)
 
         def load(value: Any, annotation: Any) -> Any:
@@ -210,11 +212,9 @@ def _register_shared(conv: cattrs.Converter, form: Literal["wire", "storage"]) -
 
         return load
 
+    conv.register_structure_hook_factory(lambda t: _origin(t) in (set, frozenset), set_factory)
     conv.register_structure_hook_factory(
-        lambda t: typing.get_origin(t) in (set, frozenset), set_factory
-    )
-    conv.register_structure_hook_factory(
-        lambda t: typing.get_origin(t) is dict and is_mapping(t),
+        lambda t: _origin(t) is dict and is_mapping(t),
         lambda t: _container_check(dict, "must be an object", mapping_structure_factory(t, conv)),
     )
 
@@ -228,9 +228,7 @@ def _register_shared(conv: cattrs.Converter, form: Literal["wire", "storage"]) -
     conv.register_structure_hook_factory(_is_model, model_factory)
     conv.register_unstructure_hook_factory(
         _is_model,
-        lambda t: (lambda v: t.__model__.codec.to_wire(v))
-        if form == "wire"
-        else (lambda v: t.__model__.codec.to_storage(v)),
+        lambda t: (t.__model__.codec.to_wire) if form == "wire" else (t.__model__.codec.to_storage),
     )
     conv.register_unstructure_hook_factory(is_enum, lambda _t: lambda v: v.value)
 
@@ -333,8 +331,13 @@ def _errors_of(exc: BaseException, path: str) -> list[ErrorItem]:
     if isinstance(exc, BaseValidationError):
         return [e for sub in exc.exceptions for e in _errors_of(sub, path)]
     if isinstance(exc, ForbiddenExtraKeysError):
-        return [ErrorItem(f"{path}.{k}" if path else k, "unknown_field", "is not a field") for k in exc.extra_fields]
-    if isinstance(exc, (StructureHandlerNotFoundError, TypeError, ValueError, KeyError, AttributeError)):
+        return [
+            ErrorItem(f"{path}.{k}" if path else k, "unknown_field", "is not a field")
+            for k in exc.extra_fields
+        ]
+    if isinstance(
+        exc, (StructureHandlerNotFoundError, TypeError, ValueError, KeyError, AttributeError)
+    ):
         return [ErrorItem(path, "invalid_type", "has the wrong type")]
     raise exc
 
@@ -395,8 +398,7 @@ def _dumper(conv: cattrs.Converter, node: TypeNode) -> Callable[[Any], Any] | No
             return ordered if item is None else [item(v) for v in ordered]
 
         return dump_set
-    hook = conv.get_unstructure_hook(node.annotation)
-    return typing.cast("Callable[[Any], Any]", hook)
+    return conv.get_unstructure_hook(node.annotation)
 
 
 def _storage_loader(field: FieldInfo) -> Callable[[Any], Any]:
@@ -516,7 +518,7 @@ class ModelCodec:
 
 
 def _default(field: FieldInfo, instance: Any) -> Any:
-    default = field.default
+    default: Any = field.default
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
         return default.factory(instance) if default.takes_self else default.factory()
     return default

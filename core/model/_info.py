@@ -65,7 +65,9 @@ class FieldInfo:
         self.default = attribute.default
         self.required = attribute.default is attrs.NOTHING
         self.exclude = spec.exclude
-        self.read_only = spec.read_only if spec.read_only is not None else spec.generator is not None
+        self.read_only = (
+            spec.read_only if spec.read_only is not None else spec.generator is not None
+        )
         self._prepare = tuple(c for c in spec.converters if not getattr(c, "final", False))
         self._final = tuple(c for c in spec.converters if getattr(c, "final", False))
         self._validators: tuple[Validator, ...] = spec.validators
@@ -175,7 +177,9 @@ class ModelInfo:
         self.by_name = {f.name: f for f in self.fields}
         self.model_checks = tuple(_model_checks(cls))
         self.update_generated = tuple(
-            f for f in self.fields if f.spec.generator is not None and f.spec.generator.on == "update"
+            f
+            for f in self.fields
+            if f.spec.generator is not None and f.spec.generator.on == "update"
         )
         for field in self.fields:
             if field.node.nullable is False and field.default is None:

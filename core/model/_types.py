@@ -23,7 +23,7 @@ from hexkernel.core.errors import ModelDefinitionError
 __all__ = ("Invalid", "Kind", "TypeNode", "analyse", "to_utc")
 
 
-class Invalid(Exception):  # noqa: N818 - a signal, named for what the value is
+class Invalid(Exception):
     """Raised by validators, converters and codecs for a value that is not acceptable.
 
     It is always caught by the Model machinery and turned into an
@@ -193,7 +193,7 @@ def _type_error(node: TypeNode) -> Invalid:
 
 
 def _article(node: TypeNode) -> str:
-    name = TypeNode(node.kind, node.annotation, False, node.args, node.target).describe()
+    name = attrs.evolve(node, nullable=False).describe()
     return f"an {name}" if name[0] in "aeiou" else f"a {name}"
 
 

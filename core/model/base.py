@@ -63,6 +63,7 @@ class ModelMeta(type):
         /,
         **options: Any,
     ) -> "ModelMeta":
+        """Create the class, hand it to attrs, and compile its rules."""
         if "__attrs_attrs__" in namespace:
             # attrs re-creates the class to add __slots__: nothing more to do here.
             return super().__new__(mcs, name, bases, namespace)
@@ -90,13 +91,13 @@ class ModelMeta(type):
             cls.__model__ = _Deferred()  # type: ignore[assignment]
         else:
             cls.__model__ = _build_info(cls, hints)
-        return typing.cast("ModelMeta", cls)
+        return cls
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         """Construct an instance; a bad signature becomes a ValidationError."""
         try:
             return super().__call__(*args, **kwargs)
-        except TypeError as exc:
+        except TypeError:
             error = _signature_error(cls.__model__, args, kwargs)
             if error is None:
                 raise
@@ -138,17 +139,27 @@ def _inherited(cls: type[Any], option: str) -> str | None:
     return None
 
 
-def _signature_error(info: ModelInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ValidationError | None:
-    """Explain a failed ``__init__`` call as field errors, or return None if it was something else."""
+def _signature_error(
+    info: ModelInfo, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> ValidationError | None:
+    """Explain a failed ``__init__`` call as field errors.
+
+    Returns ``None`` when the call failed for another reason (a bug in a
+    user's converter, say), so that the original error propagates.
+    """
     errors: list[ErrorItem] = []
     if args:
         errors.append(ErrorItem("", "positional_arguments", "fields must be given by name"))
     known = {k: v for k, v in kwargs.items() if k in info.by_name}
     errors.extend(
-        ErrorItem(k, "unknown_field", "is not a field of this model") for k in kwargs if k not in info.by_name
+        ErrorItem(k, "unknown_field", "is not a field of this model")
+        for k in kwargs
+        if k not in info.by_name
     )
     errors.extend(
-        ErrorItem(f.name, "required", "is required") for f in info.fields if f.required and f.name not in kwargs
+        ErrorItem(f.name, "required", "is required")
+        for f in info.fields
+        if f.required and f.name not in kwargs
     )
     if not errors:
         return None
@@ -190,7 +201,9 @@ class _Base(metaclass=ModelMeta):
         try:
             data = json.loads(text)
         except (ValueError, TypeError):
-            raise ValidationError.single("", "malformed_json", "is not valid JSON", cls.__name__) from None
+            raise ValidationError.single(
+                "", "malformed_json", "is not valid JSON", cls.__name__
+            ) from None
         return cls.from_dict(data, writable_only=writable_only)
 
     def to_dict(self) -> dict[str, Any]:
@@ -199,7 +212,9 @@ class _Base(metaclass=ModelMeta):
 
     def to_json(self) -> str:
         """Return the wire form as compact JSON text."""
-        return json.dumps(_codec(type(self)).to_wire(self), separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            _codec(type(self)).to_wire(self), separators=(",", ":"), ensure_ascii=False
+        )
 
     # -------------------------------------------------------------- storage
     def to_document(self) -> dict[str, Any]:
@@ -265,4 +280,3 @@ class Model(_Base):
     def touch(self) -> None:
         """Regenerate the fields generated on update (called before every write)."""
         type(self).__model__.touch(self)
-

@@ -96,7 +96,9 @@ class HashPassword:
         return self.hasher.hash(value)
 
 
-def verify_password(password_hash: str, password: str, hasher: argon2.PasswordHasher | None = None) -> bool:
+def verify_password(
+    password_hash: str, password: str, hasher: argon2.PasswordHasher | None = None
+) -> bool:
     """Check a plain-text password against a stored argon2 hash.
 
     Returns ``False`` for a wrong password and for a malformed hash alike, so

@@ -55,7 +55,7 @@ _MUTABLE_DEFAULTS = (list, dict, set, bytearray)
 
 
 @overload
-def Field(  # noqa: N802 - reads like a type, as attrs.field and dataclasses.field do
+def Field(
     *,
     default: T,
     validators: Iterable[Validator | Callable[[Any], object]] = (),
@@ -68,7 +68,7 @@ def Field(  # noqa: N802 - reads like a type, as attrs.field and dataclasses.fie
     examples: Iterable[Any] = (),
 ) -> T: ...
 @overload
-def Field(  # noqa: N802
+def Field(
     *,
     factory: Callable[[], T],
     validators: Iterable[Validator | Callable[[Any], object]] = (),
@@ -81,7 +81,7 @@ def Field(  # noqa: N802
     examples: Iterable[Any] = (),
 ) -> T: ...
 @overload
-def Field(  # noqa: N802
+def Field(
     *,
     validators: Iterable[Validator | Callable[[Any], object]] = (),
     converters: Iterable[Converter] = (),

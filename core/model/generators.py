@@ -68,9 +68,12 @@ class Uuid4(Generator):
 class PrefixedId(Generator):
     """A time-ordered identifier ``<prefix>_<ULID>``; the prefix defaults to the model's."""
 
-    prefix: str | None = attrs.field(
-        default=None, validator=attrs.validators.optional(lambda _i, _a, v: check_prefix(v))
-    )
+    prefix: str | None = attrs.field(default=None)
+
+    @prefix.validator
+    def _check(self, _: "attrs.Attribute[str | None]", value: str | None) -> None:
+        if value is not None:
+            check_prefix(value)
 
     def __call__(self, model: type[Any]) -> Any:
         """Return a new identifier."""

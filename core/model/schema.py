@@ -224,7 +224,9 @@ def _bson_node(node: TypeNode, seen: frozenset[type[Any]]) -> dict[str, Any]:
         if "enum" in schema:
             schema["enum"] = [*schema["enum"], None]
         else:
-            kinds = schema["bsonType"] if isinstance(schema["bsonType"], list) else [schema["bsonType"]]
+            kinds = (
+                schema["bsonType"] if isinstance(schema["bsonType"], list) else [schema["bsonType"]]
+            )
             schema["bsonType"] = [*kinds, "null"]
     return schema
 
@@ -260,7 +262,9 @@ def describe(cls: type[Any]) -> dict[str, Any]:
     return out
 
 
-def _describe_node(node: TypeNode, embedded: dict[str, Any], parent: Callable[..., Any]) -> dict[str, Any]:
+def _describe_node(
+    node: TypeNode, embedded: dict[str, Any], parent: Callable[..., Any]
+) -> dict[str, Any]:
     out: dict[str, Any] = {"type": node.kind.value, "nullable": node.nullable}
     if node.kind in (Kind.ENUM, Kind.LITERAL):
         out["choices"] = _choice_values(node)
@@ -301,4 +305,3 @@ def _describe_field(field: FieldInfo, embedded: dict[str, Any]) -> dict[str, Any
     if spec.description:
         out["description"] = spec.description
     return out
-

@@ -39,8 +39,8 @@ __all__ = (
     "Past",
     "Pattern",
     "Range",
-    "Url",
     "UniqueItems",
+    "Url",
     "Validator",
     "as_validator",
 )
@@ -340,14 +340,16 @@ class Future(Validator):
             raise Invalid("not_future", "must be in the future")
 
 
+def _as_validators(candidates: Iterable[Any]) -> tuple[Validator, ...]:
+    return tuple(as_validator(v) for v in candidates)
+
+
 @attrs.frozen
 class Each(Validator):
     """Apply validators to every item of a list or set, or every value of a dict."""
 
     name: ClassVar[str] = "each"
-    validators: tuple[Validator, ...] = attrs.field(
-        converter=lambda vs: tuple(as_validator(v) for v in vs)
-    )
+    validators: tuple[Validator, ...] = attrs.field(converter=_as_validators)
 
     def __init__(self, *validators: "Validator | Callable[[Any], object]") -> None:
         self.__attrs_init__(validators)  # type: ignore[attr-defined]
@@ -369,7 +371,9 @@ class Each(Validator):
                 try:
                     check(item)
                 except Invalid as exc:
-                    sub = exc.field if exc.field.startswith("[") or not exc.field else f".{exc.field}"
+                    sub = (
+                        exc.field if exc.field.startswith("[") or not exc.field else f".{exc.field}"
+                    )
                     problems.append(Invalid(exc.code, exc.message, f"{path}{sub}".lstrip(".")))
                     break
         if problems:
