@@ -174,13 +174,38 @@ def _build_wire_converter() -> cattrs.Converter:
         (dt.datetime, _wire_datetime),
         (dt.date, _wire_date),
     ):
-        conv.register_structure_hook(cls, hook)
+        _register_exact(conv, cls, hook)
     _register_shared(conv, "wire")
     conv.register_unstructure_hook(Decimal, lambda d: format(d, "f"))
     conv.register_unstructure_hook(uuid.UUID, str)
     conv.register_unstructure_hook(dt.datetime, _dump_datetime)
     conv.register_unstructure_hook(dt.date, dt.date.isoformat)
     return conv
+
+
+_ENUM_LOADERS: dict[Any, Callable[[Any, Any], Any]] = {}
+
+
+def _enum_loader(cls: Any) -> Callable[[Any, Any], Any]:
+    loader = _ENUM_LOADERS.get(cls)
+    if loader is None:
+        loader = _ENUM_LOADERS[cls] = _enum_factory(cls)
+    return loader
+
+
+def _register_exact(conv: cattrs.Converter, cls: type, hook: Callable[[Any, Any], Any]) -> None:
+    """Register a hook for ``cls`` that leaves enum subclasses (``IntEnum``) to the enum hook.
+
+    cattrs dispatches on the class hierarchy first, so an ``IntEnum`` would
+    otherwise reach the ``int`` hook.
+    """
+
+    def load(value: Any, annotation: Any) -> Any:
+        if annotation is cls:
+            return hook(value, annotation)
+        return _enum_loader(annotation)(value, annotation)
+
+    conv.register_structure_hook(cls, load if cls in (str, int, float) else hook)
 
 
 def _dump_datetime(value: dt.datetime) -> str:
@@ -290,7 +315,7 @@ def _build_storage_converter() -> cattrs.Converter:
         (dt.datetime, _storage_datetime),
         (dt.date, _storage_date),
     ):
-        conv.register_structure_hook(cls, hook)
+        _register_exact(conv, cls, hook)
     _register_shared(conv, "storage")
     for cls in (Decimal, uuid.UUID, dt.datetime):
         conv.register_unstructure_hook(cls, lambda v: v)

@@ -69,7 +69,9 @@ class FieldInfo:
             spec.read_only if spec.read_only is not None else spec.generator is not None
         )
         self._prepare = tuple(c for c in spec.converters if not getattr(c, "final", False))
-        self._final = tuple(c for c in spec.converters if getattr(c, "final", False))
+        self._final: tuple[Any, ...] = tuple(
+            c for c in spec.converters if getattr(c, "final", False)
+        )
         self._validators: tuple[Validator, ...] = spec.validators
         # Filled in by the codec module once every field is known.
         self.wire_dump: Callable[[Any], Any] | None = None
@@ -103,6 +105,8 @@ class FieldInfo:
         value = coerce(self.node, value)
         if value is None:
             return None
+        if self._final and self._final[-1].is_final_form(value):
+            return value  # stored form (a password hash): the plain-text rules do not apply
         problems: list[Invalid] = []
         for check in self._validators:
             try:

@@ -4,7 +4,9 @@ A converter turns a value into its canonical form. Converters run *before*
 the type check and the validators, in the order given, so validators see the
 normalised value. A converter marked ``final`` (such as :class:`HashPassword`)
 runs *after* the validators instead: they check the plain text, and only the
-converted value is kept.
+converted value is kept. A final converter also has ``is_final_form(value)``:
+a value already in its final form (an existing hash) skips the validators,
+which were written for the plain text.
 
 Plain callables are converters too; if one raises :class:`ValueError` or
 :class:`TypeError`, the field is reported as ``invalid``.
@@ -88,6 +90,10 @@ class HashPassword:
 
     hasher: argon2.PasswordHasher = _DEFAULT_HASHER
     final: bool = attrs.field(default=True, init=False)
+
+    def is_final_form(self, value: Any) -> bool:
+        """Tell whether ``value`` is already a hash (then the validators are skipped)."""
+        return isinstance(value, str) and is_password_hash(value)
 
     def __call__(self, value: Any) -> Any:
         """Return the argon2id hash of ``value``, or ``value`` if already hashed."""

@@ -44,7 +44,9 @@ class Generator:
             value; ``"update"`` to generate then and again on every update.
     """
 
-    on: When = "create"
+    on: When = attrs.field(
+        default="create", kw_only=True, validator=attrs.validators.in_(("create", "update"))
+    )
 
     def __call__(self, model: type[Any]) -> Any:
         """Return a new value for a field of ``model``."""

@@ -133,7 +133,7 @@ def parse_datetime(raw: Any) -> dt.datetime:
     if not isinstance(raw, str):
         raise Invalid("invalid_type", "must be an RFC 3339 date-time string")
     # RFC 3339 allows a space or a lower-case "t"; fromisoformat takes both forms.
-    if len(raw) < 20 or raw[4] != "-" or raw[10] not in "Tt ":  # noqa: PLR2004 - shortest form
+    if len(raw) < 19 or raw[4] != "-" or raw[10] not in "Tt ":  # noqa: PLR2004 - shortest form
         raise Invalid(
             "invalid_datetime", "must be an RFC 3339 date-time such as 2024-05-01T12:00:00Z"
         )

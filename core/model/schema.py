@@ -13,6 +13,7 @@
 """
 
 import inspect
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -69,7 +70,8 @@ def json_schema(cls: type[Any]) -> dict[str, Any]:
     definitions: dict[str, Any] = {}
     body = _wire_object(cls, definitions)
     schema: dict[str, Any] = {"$schema": DRAFT_04, "title": cls.__name__, **body}
-    definitions.pop(cls.__name__, None)
+    if f'"#/definitions/{cls.__name__}"' not in json.dumps(definitions):
+        definitions.pop(cls.__name__)  # kept only when the Model refers to itself
     if definitions:
         schema["definitions"] = definitions
     return schema
