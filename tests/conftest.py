@@ -17,5 +17,5 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 @pytest.fixture
 def anyio_backend() -> str:
-    """pymongo's async client runs on asyncio only."""
+    """Run async tests on asyncio: pymongo's async client supports nothing else."""
     return "asyncio"

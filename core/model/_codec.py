@@ -384,19 +384,32 @@ def _null_checked(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return run
 
 
-def _wire_loader(field: FieldInfo) -> Callable[[Any], Any]:
+_WIRE_SCALARS: dict[Any, Callable[[Any, Any], Any]] = {
+    str: _wire_str,
+    int: _wire_int,
+    float: _wire_float,
+    bool: _wire_bool,
+    Decimal: _wire_decimal,
+    uuid.UUID: _wire_uuid,
+    dt.datetime: _wire_datetime,
+    dt.date: _wire_date,
+}
+
+
+def _set_wire_loader(field: FieldInfo) -> None:
+    """Pick the function decoding a non-null wire value (the caller handles null)."""
     node = field.node
     marshaller = field.spec.marshaller
     if marshaller is not None:
-        core = marshaller.load
+        load = marshaller.load
+        field.wire_hook = lambda raw, _: load(raw)
+    elif node.kind is Kind.ENUM:
+        field.wire_hook = _enum_loader(node.annotation)
     else:
-        hook = WIRE.get_structure_hook(node.annotation)
-        annotation = node.annotation
-
-        def core(raw: Any) -> Any:
-            return hook(raw, annotation)
-
-    return _nullable(core) if node.nullable else _null_checked(core)
+        field.wire_hook = _WIRE_SCALARS.get(node.annotation) or WIRE.get_structure_hook(
+            node.annotation
+        )
+    field.wire_annotation = node.annotation
 
 
 def _wire_dumper(field: FieldInfo) -> Callable[[Any], Any] | None:
@@ -443,20 +456,18 @@ class ModelCodec:
     """The compiled wire and storage functions of one Model class."""
 
     info: ModelInfo
-    _wire_plan: tuple[tuple[str, Callable[[Any], Any] | None], ...]
     _storage_plan: tuple[tuple[str, str, Callable[[Any], Any] | None], ...]
     _storage_keys: dict[str, FieldInfo]
+    _wire_loads: tuple[tuple[str, bool, bool, bool, Callable[[Any, Any], Any], Any], ...]
+    _fast_to_wire: Callable[[Any], dict[str, Any]]
+    _fast_from_wire: Callable[[Any], Any]
 
     # ---------------------------------------------------------------- wire
     def to_wire(self, instance: Any) -> dict[str, Any]:
         """Return the JSON-compatible dict of ``instance``, excluded fields left out."""
-        out: dict[str, Any] = {}
-        for name, dump in self._wire_plan:
-            value = getattr(instance, name)
-            out[name] = value if dump is None or value is None else dump(value)
-        return out
+        return self._fast_to_wire(instance)
 
-    def from_wire(self, data: Any, *, writable_only: bool = False) -> Any:
+    def from_wire(self, data: Any, *, writable_only: bool = False) -> Any:  # noqa: PLR0912 - one branch per outcome
         """Build a validated instance from JSON-compatible data.
 
         Args:
@@ -466,24 +477,35 @@ class ModelCodec:
         Raises:
             ValidationError: With every problem found.
         """
+        if not writable_only and type(data) is dict:
+            try:
+                return self._fast_from_wire(data)
+            except Exception:  # noqa: BLE001, S110 - any trouble: take the path that explains it
+                pass
         info = self.info
         if type(data) is not dict:
             raise ValidationError.single("", "invalid_type", "must be a JSON object", info.name)
         errors: list[ErrorItem] = []
         values: dict[str, Any] = {}
         seen = 0
-        for field in info.fields:
-            name = field.name
+        for name, required, read_only, nullable, hook, annotation in self._wire_loads:
             if name not in data:
-                if field.required:
+                if required:
                     errors.append(ErrorItem(name, "required", "is required"))
                 continue
             seen += 1
-            if writable_only and field.read_only:
+            if read_only and writable_only:
                 errors.append(ErrorItem(name, "read_only", "is read-only and cannot be set"))
                 continue
+            raw = data[name]
+            if raw is None:
+                if nullable:
+                    values[name] = None
+                else:
+                    errors.append(ErrorItem(name, "required", "must not be null"))
+                continue
             try:
-                values[name] = field.wire_load(data[name])
+                values[name] = hook(raw, annotation)
             except Exception as exc:  # noqa: BLE001 - every structuring failure is reported
                 errors.extend(_errors_of(exc, name))
         if seen != len(data):
@@ -495,7 +517,7 @@ class ModelCodec:
         if errors:
             errors.extend(info.check_values(values))
             raise ValidationError(errors, info.name)
-        return info.cls(**values)
+        return info.build_typed(values)
 
     # ------------------------------------------------------------- storage
     def to_storage(self, instance: Any) -> dict[str, Any]:
@@ -535,33 +557,116 @@ class ModelCodec:
                 errors.append(ErrorItem(field.name, "required", "is missing from the document"))
                 continue
             else:
-                value = _default(field, instance)
+                value = field.make_default(instance)
             setter(instance, field.name, value)
         if errors:
             raise ValidationError(errors, info.name)
         return instance
 
 
-def _default(field: FieldInfo, instance: Any) -> Any:
-    default: Any = field.default
-    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        return default.factory(instance) if default.takes_self else default.factory()
-    return default
+# ------------------------------------------------------- generated fast paths
+# The happy paths are generated as straight-line code once per Model, as attrs
+# and cattrs do for __init__ and their hooks: no loop over fields, no tuple
+# unpacking, every hook bound as a local name. The generated loader stops at the
+# first sign of trouble and hands over to ModelCodec.from_wire, which examines
+# the whole payload again and reports every problem, so the fast path never has
+# to collect errors itself.
+
+
+class _Fallback(Exception):
+    """Raised inside generated code to switch to the error-collecting path."""
+
+
+def _compile(source: str, name: str, namespace: dict[str, Any]) -> Any:
+    code = compile(source, f"<hexkernel generated {name}>", "exec")
+    exec(code, namespace)  # noqa: S102 - source built above from field names only
+    return namespace[name]
+
+
+def _generate_to_wire(info: ModelInfo) -> Callable[[Any], dict[str, Any]]:
+    namespace: dict[str, Any] = {}
+    lines = ["def to_wire(instance):"]
+    items = []
+    for index, field in enumerate(info.fields):
+        if field.exclude:
+            continue
+        dump = field.wire_dump
+        if dump is None:
+            items.append(f"{field.name!r}: instance.{field.name}")
+            continue
+        namespace[f"dump_{index}"] = dump
+        if field.nullable:
+            lines.append(f"    v{index} = instance.{field.name}")
+            items.append(f"{field.name!r}: None if v{index} is None else dump_{index}(v{index})")
+        else:
+            items.append(f"{field.name!r}: dump_{index}(instance.{field.name})")
+    lines.append("    return {" + ", ".join(items) + "}")
+    return typing.cast(
+        "Callable[[Any], dict[str, Any]]", _compile("\n".join(lines), "to_wire", namespace)
+    )
+
+
+def _generate_from_wire(info: ModelInfo) -> Callable[[Any], Any]:
+    namespace: dict[str, Any] = {
+        "new": object.__new__,
+        "cls": info.cls,
+        "setter": object.__setattr__,
+        "Fallback": _Fallback,
+        "NOTHING": attrs.NOTHING,
+    }
+    body = ["    instance = new(cls)", "    seen = 0"]
+    for index, field in enumerate(info.fields):
+        name = field.name
+        namespace[f"hook_{index}"] = field.wire_hook
+        namespace[f"type_{index}"] = field.wire_annotation
+        namespace[f"field_{index}"] = field
+        body.append(f"    if {name!r} in data:")
+        body.append("        seen += 1")
+        body.append(f"        value = data[{name!r}]")
+        if field.nullable:
+            body.append(f"        if value is not None: value = hook_{index}(value, type_{index})")
+        else:
+            body.append("        if value is None: raise Fallback")
+            body.append(f"        value = hook_{index}(value, type_{index})")
+        if field.process_typed is not None:
+            namespace[f"check_{index}"] = field.process_typed
+            body.append(f"        value = check_{index}(value)")
+        body.append("    else:")
+        if field.required:
+            body.append("        raise Fallback")
+        else:
+            body.append(f"        value = field_{index}.make_default(instance)")
+        body.append(f"    setter(instance, {name!r}, value)")
+    body.append("    if seen != len(data): raise Fallback")
+    if info.model_checks:
+        namespace["model_checks"] = info.model_checks
+        body.append("    for check in model_checks: check(instance)")
+    body.append("    return instance")
+    source = "def from_wire(data):\n" + "\n".join(body)
+    return typing.cast("Callable[[Any], Any]", _compile(source, "from_wire", namespace))
 
 
 def compile_codec(info: ModelInfo) -> ModelCodec:
     """Compile the wire and storage functions of a Model (once per class)."""
-    wire_plan = []
     storage_plan = []
     storage_keys: dict[str, FieldInfo] = {}
     for field in info.fields:
-        field.wire_load = _wire_loader(field)
+        _set_wire_loader(field)
         field.wire_dump = _wire_dumper(field)
         field.storage_load = _storage_loader(field)
         field.storage_dump = _dumper(STORAGE, field.node)
-        if not field.exclude:
-            wire_plan.append((field.name, field.wire_dump))
         key = "_id" if info.document and field.name == "id" else field.name
         storage_plan.append((key, field.name, field.storage_dump))
         storage_keys[key] = field
-    return ModelCodec(info, tuple(wire_plan), tuple(storage_plan), storage_keys)
+    wire_loads = tuple(
+        (f.name, f.required, f.read_only, f.nullable, f.wire_hook, f.wire_annotation)
+        for f in info.fields
+    )
+    return ModelCodec(
+        info,
+        tuple(storage_plan),
+        storage_keys,
+        wire_loads,
+        _generate_to_wire(info),
+        _generate_from_wire(info),
+    )

@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from hexkernel.core.errors import ErrorItem, ModelDefinitionError, ValidationError
-from hexkernel.core.model._types import Invalid, TypeNode, coerce, problems_of
+from hexkernel.core.model._types import Invalid, TypeNode, _Several, coercer, problems_of
 from hexkernel.core.model.fields import SPEC_KEY, FieldSpec
 from hexkernel.core.model.validators import Validator
 
@@ -41,6 +41,7 @@ class FieldInfo:
     """
 
     __slots__ = (
+        "_coerce",
         "_final",
         "_prepare",
         "_validators",
@@ -48,13 +49,16 @@ class FieldInfo:
         "exclude",
         "name",
         "node",
+        "nullable",
+        "process_typed",
         "read_only",
         "required",
         "spec",
         "storage_dump",
         "storage_load",
+        "wire_annotation",
         "wire_dump",
-        "wire_load",
+        "wire_hook",
     )
 
     def __init__(self, attribute: "attrs.Attribute[Any]", node: TypeNode) -> None:
@@ -73,9 +77,17 @@ class FieldInfo:
             c for c in spec.converters if getattr(c, "final", False)
         )
         self._validators: tuple[Validator, ...] = spec.validators
+        self._coerce = coercer(node)
+        self.nullable = node.nullable
+        # For values that already have the field's type (decoded by the codec):
+        # None when there is nothing left to do, the common case.
+        self.process_typed: Callable[[Any], Any] | None = (
+            self.process if self._prepare else self._fast_check()
+        )
         # Filled in by the codec module once every field is known.
+        self.wire_hook: Callable[[Any, Any], Any] = _unset
+        self.wire_annotation: Any = None
         self.wire_dump: Callable[[Any], Any] | None = None
-        self.wire_load: Callable[[Any], Any] = _unset
         self.storage_dump: Callable[[Any], Any] | None = None
         self.storage_load: Callable[[Any], Any] = _unset
 
@@ -102,7 +114,28 @@ class FieldInfo:
                 value = convert(value)
             except (ValueError, TypeError):
                 raise Invalid("invalid", "could not be converted") from None
-        value = coerce(self.node, value)
+        return self._check(self._coerce(value))
+
+    def _fast_check(self) -> Callable[[Any], Any] | None:
+        """Specialise :meth:`_check` for the common shapes of a field's rules."""
+        validators = self._validators
+        if self._final:
+            return self._check
+        if not validators:
+            return None
+        if len(validators) == 1:
+            only = validators[0]
+
+            def check_one(value: Any) -> Any:
+                if value is not None:
+                    only(value)
+                return value
+
+            return check_one
+        return self._check
+
+    def _check(self, value: Any) -> Any:
+        """Run the validators and final converters on a value of the right type."""
         if value is None:
             return None
         if self._final and self._final[-1].is_final_form(value):
@@ -114,18 +147,23 @@ class FieldInfo:
             except Invalid as exc:
                 problems.extend(problems_of(exc))
         if problems:
-            from hexkernel.core.model._types import _Several  # noqa: PLC0415 - private helper
-
             raise _Several(problems)
         for convert in self._final:
             value = convert(value)
         return value
 
+    def make_default(self, instance: Any) -> Any:
+        """Return the default value for ``instance`` (calling a factory if there is one)."""
+        default: Any = self.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            return default.factory(instance) if default.takes_self else default.factory()
+        return default
+
     def __repr__(self) -> str:
         return f"<FieldInfo {self.name}: {self.node.describe()}>"
 
 
-def _unset(_: Any) -> Any:  # pragma: no cover - replaced before first use
+def _unset(*_: Any) -> Any:  # pragma: no cover - replaced before first use
     raise AssertionError("codec not compiled")
 
 
@@ -213,6 +251,39 @@ class ModelInfo:
             errors.extend(self._run_model_checks(instance))
         if errors:
             raise ValidationError(errors, self.name)
+
+    def build_typed(self, values: dict[str, Any]) -> Any:
+        """Build an instance from values that already have their fields' types.
+
+        The codec decodes every value into its field's type, so only the
+        converters and validators remain to run; ``__init__`` (which would
+        check the types again) is bypassed. Missing fields take their defaults.
+
+        Raises:
+            ValidationError: With every problem found.
+        """
+        instance = object.__new__(self.cls)
+        setter = object.__setattr__
+        errors: list[ErrorItem] = []
+        for field in self.fields:
+            name = field.name
+            if name in values:
+                value = values[name]
+                process = field.process_typed
+                if process is not None:
+                    try:
+                        value = process(value)
+                    except Invalid as exc:
+                        errors.extend(items_from(exc, name))
+                        continue
+            else:
+                value = field.make_default(instance)
+            setter(instance, name, value)
+        if not errors and self.model_checks:
+            errors.extend(self._run_model_checks(instance))
+        if errors:
+            raise ValidationError(errors, self.name)
+        return instance
 
     def _run_model_checks(self, instance: Any) -> Iterator[ErrorItem]:
         for check in self.model_checks:

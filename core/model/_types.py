@@ -20,7 +20,7 @@ import attrs
 
 from hexkernel.core.errors import ModelDefinitionError
 
-__all__ = ("Invalid", "Kind", "TypeNode", "analyse", "to_utc")
+__all__ = ("Invalid", "Kind", "TypeNode", "analyse", "coerce", "coercer", "problems_of", "to_utc")
 
 
 class Invalid(Exception):
@@ -168,6 +168,21 @@ def to_utc(value: dt.datetime) -> dt.datetime:
     if value.microsecond % 1000:
         value = value.replace(microsecond=value.microsecond - value.microsecond % 1000)
     return value
+
+
+def coercer(node: TypeNode) -> Callable[[Any], Any]:
+    """Return ``coerce`` specialised for ``node`` (no per-call dispatch on the kind)."""
+    check = _COERCERS[node.kind]
+    nullable = node.nullable
+
+    def run(value: Any) -> Any:
+        if value is None:
+            if nullable:
+                return None
+            raise Invalid("required", "must not be null")
+        return check(node, value)
+
+    return run
 
 
 def coerce(node: TypeNode, value: Any) -> Any:

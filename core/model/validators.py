@@ -300,6 +300,11 @@ class UniqueItems(Validator):
 
     def __call__(self, value: Any) -> None:
         """Check the value."""
+        try:
+            if len(set(value)) == len(value):
+                return
+        except TypeError:
+            pass  # unhashable items: compare pairwise below
         seen: list[Any] = []
         for index, item in enumerate(value):
             if item in seen:

@@ -8,7 +8,8 @@ from typing import Literal
 
 import argon2
 
-from hexkernel.core import Embedded, Field, Model, validators as v
+from hexkernel.core import Embedded, Field, Model
+from hexkernel.core import validators as v
 from hexkernel.core.converters import HashPassword, lower, normalize_text, strip
 from hexkernel.core.generators import CurrentUser, Timestamp, Uuid4
 from hexkernel.core.marshallers import DateAsDatetime, EpochMillis, EpochSeconds

@@ -272,9 +272,9 @@ def _from_testcontainers() -> MongoServer:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            from testcontainers.community.mongodb import MongoDbContainer  # noqa: PLC0415
+            from testcontainers.community.mongodb import MongoDbContainer
         except ImportError:  # testcontainers before its community split
-            from testcontainers.mongodb import MongoDbContainer  # noqa: PLC0415
+            from testcontainers.mongodb import MongoDbContainer
         container = MongoDbContainer(MONGO_IMAGE)
         try:
             container.start()
@@ -311,7 +311,7 @@ def _check_docker_engine() -> None:
     except OSError as error:
         raise ServerUnavailableError(f"no Docker engine at {host} ({error})") from error
 
-    import docker  # noqa: PLC0415 - only once a socket answers
+    import docker
 
     try:
         client = docker.from_env(timeout=int(_DOCKER_TIMEOUT) or 1)

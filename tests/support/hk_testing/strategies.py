@@ -153,7 +153,7 @@ def _build(draw: st.DrawFn, cls: type[Any], skip: frozenset[str]) -> Any:
     try:
         return cls(**kwargs)
     except ValidationError:
-        from hypothesis import reject  # noqa: PLC0415
+        from hypothesis import reject
 
         reject()
 

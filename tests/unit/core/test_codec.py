@@ -224,7 +224,7 @@ class TestStorageForm:
 
         document = everything().to_document()
         document["amount"] = Decimal128Like()
-        document["moment"] = dt.datetime(2024, 5, 1, 12, 0)  # naive, as a driver without tz_aware
+        document["moment"] = dt.datetime(2024, 5, 1, 12, 0)  # noqa: DTZ001 - naive, as a driver without tz_aware
         loaded = Everything.from_document(document)
         assert loaded.amount == Decimal("1.25")
         assert loaded.moment == dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)

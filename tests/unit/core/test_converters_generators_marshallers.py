@@ -16,6 +16,7 @@ from hexkernel.core.converters import (
     strip,
     verify_password,
 )
+from hexkernel.core.generators import PrefixedId
 from hexkernel.core.ids import IdFactory, is_prefixed_id, new_id
 from hexkernel.core.marshallers import DateAsDatetime, EpochMillis, EpochSeconds
 
@@ -135,8 +136,6 @@ class TestIds:
         assert early[:10] == "00000000Z8"  # 1000 ms in Crockford base 32
 
     def test_bad_prefix_is_refused(self):
-        from hexkernel.core.generators import PrefixedId
-
         with pytest.raises(ValueError, match="prefix"):
             PrefixedId("Bad-Prefix")
 

@@ -1,4 +1,4 @@
-"""A Model is a plain attrs class: slots, keyword __init__, __eq__, __repr__; definitions are checked."""
+"""A Model is a plain attrs class (slots, keyword __init__, eq, repr), checked when declared."""
 
 import datetime as dt
 import pickle
@@ -108,7 +108,7 @@ class TestDefinitionErrors:
         with pytest.raises(ModelDefinitionError, match="factory"):
 
             class Bad(Model):
-                tags: list[str] = Field(default=[])  # noqa: RUF012 - the point of the test
+                tags: list[str] = Field(default=[])
 
     def test_none_default_needs_an_optional_type(self):
         with pytest.raises(ModelDefinitionError, match="optional"):

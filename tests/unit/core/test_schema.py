@@ -5,8 +5,8 @@ import json
 import jsonschema
 import pytest
 from hk_testing.models import Address, Everything, Task, User
-from hypothesis import given
 from hk_testing.strategies import instances
+from hypothesis import given
 
 from hexkernel.core.model.schema import DRAFT_04
 

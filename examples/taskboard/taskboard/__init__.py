@@ -1,0 +1,1 @@
+"""The taskboard example service: projects and their tasks."""
