@@ -268,7 +268,7 @@ class Model(_Base):
 
     __hexkernel_document__: ClassVar[bool] = True
 
-    id: str = Field(generator=PrefixedId(), description="Unique identifier, <prefix>_<ULID>.")
+    id: str = Field(factory=PrefixedId(), description="Unique identifier, <prefix>_<ULID>.")
     inserted: dt.datetime | None = Field(
         default=None, read_only=True, description="When the document was first stored (UTC)."
     )

@@ -85,7 +85,6 @@ def Field(
     *,
     validators: Iterable[Validator | Callable[[Any], object]] = (),
     converters: Iterable[Converter] = (),
-    generator: Generator | None = None,
     marshaller: Marshaller | None = None,
     exclude: bool = False,
     read_only: bool | None = None,
@@ -96,10 +95,9 @@ def Field(
 def Field(  # noqa: N802
     *,
     default: Any = attrs.NOTHING,
-    factory: Callable[[], Any] | None = None,
+    factory: Callable[[], Any] | Generator | None = None,
     validators: Iterable[Validator | Callable[[Any], object]] = (),
     converters: Iterable[Converter] = (),
-    generator: Generator | None = None,
     marshaller: Marshaller | None = None,
     exclude: bool = False,
     read_only: bool | None = None,
@@ -111,14 +109,17 @@ def Field(  # noqa: N802
 
     Args:
         default: Value used when none is given. Mutable values need ``factory``.
-        factory: Called for a fresh default each time (``factory=list``).
+        factory: Called for a fresh default each time (``factory=list``), or a
+            value generator (``factory=Timestamp()``, see
+            :mod:`hexkernel.core.model.generators`): it produces the value on
+            create, and on update if its ``on`` says so. A generated field is
+            read-only for clients unless ``read_only=False``. (Generators are
+            given as ``factory`` so that type checkers, which follow PEP 681,
+            know the field has a default.)
         validators: Validators or plain callables (see
             :mod:`hexkernel.core.model.validators`); all run, every problem is reported.
         converters: Applied in order on creation and assignment (see
             :mod:`hexkernel.core.model.converters`).
-        generator: Produces the value on create, and on update if its ``on``
-            says so (see :mod:`hexkernel.core.model.generators`). A generated
-            field is read-only for clients unless ``read_only=False``.
         marshaller: Another wire representation (see
             :mod:`hexkernel.core.model.marshallers`).
         exclude: Keep the field off the wire entirely (never in any response,
@@ -131,9 +132,9 @@ def Field(  # noqa: N802
     Returns:
         An ``attrs`` field; to a type checker, a value of the field's type.
     """
-    given = sum(x is not None and x is not attrs.NOTHING for x in (default, factory, generator))
-    if given > 1:
-        raise ModelDefinitionError("give at most one of default, factory and generator")
+    if factory is not None and default is not attrs.NOTHING:
+        raise ModelDefinitionError("give default or factory, not both")
+    generator = factory if isinstance(factory, Generator) else None
     if isinstance(default, _MUTABLE_DEFAULTS):
         raise ModelDefinitionError(
             f"a mutable default ({type(default).__name__}) would be shared: use factory="

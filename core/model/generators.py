@@ -1,6 +1,6 @@
 """Value generators: fill a field when the Model is created, and optionally on update.
 
-A generator is given to a field with ``Field(generator=...)``. It runs when
+A generator is given to a field with ``Field(factory=...)``. It runs when
 the Model is constructed without a value for the field (``on="create"``), and
 generators declared with ``on="update"`` run again each time the persistence
 layer is about to write a change (see ``ModelInfo.touch``). Generated fields
@@ -9,10 +9,10 @@ are read-only on the wire unless declared otherwise.
 Example::
 
     class Task(Model):
-        ref: UUID = Field(generator=Uuid4())
-        created_at: datetime = Field(generator=Timestamp())
-        changed_at: datetime = Field(generator=Timestamp(on="update"))
-        owner: str | None = Field(generator=CurrentUser())
+        ref: UUID = Field(factory=Uuid4())
+        created_at: datetime = Field(factory=Timestamp())
+        changed_at: datetime = Field(factory=Timestamp(on="update"))
+        owner: str | None = Field(factory=CurrentUser())
 """
 
 import datetime as dt
@@ -48,8 +48,12 @@ class Generator:
         default="create", kw_only=True, validator=attrs.validators.in_(("create", "update"))
     )
 
-    def __call__(self, model: type[Any]) -> Any:
-        """Return a new value for a field of ``model``."""
+    def __call__(self, model: type[Any] | None = None) -> Any:
+        """Return a new value for a field of ``model``.
+
+        ``model`` is optional so that a generator is also a zero-argument
+        factory, which is what type checkers expect of ``Field(factory=...)``.
+        """
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
@@ -61,7 +65,7 @@ class Generator:
 class Uuid4(Generator):
     """A random UUID (version 4)."""
 
-    def __call__(self, model: type[Any]) -> Any:  # noqa: ARG002 - same for every model
+    def __call__(self, model: type[Any] | None = None) -> Any:  # noqa: ARG002 - same for every model
         """Return a random UUID."""
         return uuid.uuid4()
 
@@ -77,9 +81,13 @@ class PrefixedId(Generator):
         if value is not None:
             check_prefix(value)
 
-    def __call__(self, model: type[Any]) -> Any:
+    def __call__(self, model: type[Any] | None = None) -> Any:
         """Return a new identifier."""
-        return new_id(self.prefix or model.__model__.prefix)
+        if self.prefix:
+            return new_id(self.prefix)
+        if model is None:
+            raise ValueError("PrefixedId() without a prefix needs the model it generates for")
+        return new_id(model.__model__.prefix)
 
 
 @attrs.frozen
@@ -88,7 +96,7 @@ class Timestamp(Generator):
 
     clock: Callable[[], dt.datetime] = attrs.field(default=_utcnow, eq=False, repr=False)
 
-    def __call__(self, model: type[Any]) -> Any:  # noqa: ARG002 - same for every model
+    def __call__(self, model: type[Any] | None = None) -> Any:  # noqa: ARG002 - same for every model
         """Return the current time."""
         return to_utc(self.clock())
 
@@ -100,6 +108,6 @@ class CurrentUser(Generator):
     Generates ``None`` when no user is bound, so the field should be optional.
     """
 
-    def __call__(self, model: type[Any]) -> Any:  # noqa: ARG002 - same for every model
+    def __call__(self, model: type[Any] | None = None) -> Any:  # noqa: ARG002 - same for every model
         """Return the acting user's identifier."""
         return current_user()

@@ -20,7 +20,7 @@ class Project(Model, prefix="prj"):
 
     name: str = Field(converters=[normalize_text], validators=[v.NotEmpty(), v.Length(max=100)])
     description: str = Field(default="", validators=[v.Length(max=2000)])
-    owner: str | None = Field(generator=CurrentUser())
+    owner: str | None = Field(factory=CurrentUser())
 
 
 class Task(Model, prefix="tsk"):
@@ -32,4 +32,4 @@ class Task(Model, prefix="tsk"):
     priority: int = Field(default=3, validators=[v.Range(min=1, max=5)])
     tags: list[str] = Field(factory=list, validators=[v.UniqueItems(), v.Each(v.Length(max=30))])
     due: dt.date | None = None
-    owner: str | None = Field(generator=CurrentUser())
+    owner: str | None = Field(factory=CurrentUser())

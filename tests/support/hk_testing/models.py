@@ -54,7 +54,7 @@ class Task(Model, prefix="tsk"):
     )
     due: dt.date | None = None
     estimate: float | None = Field(default=None, validators=[v.Range(min=0, exclusive_min=True)])
-    owner: str | None = Field(generator=CurrentUser())
+    owner: str | None = Field(factory=CurrentUser())
 
 
 class Everything(Model):
@@ -99,9 +99,9 @@ class User(Model, prefix="usr"):
 
 
 class Audited(Model):
-    ref: uuid.UUID = Field(generator=Uuid4())
-    created: dt.datetime = Field(generator=Timestamp())
-    changed: dt.datetime = Field(generator=Timestamp(on="update"))
-    created_by: str | None = Field(generator=CurrentUser())
-    changed_by: str | None = Field(generator=CurrentUser(on="update"))
+    ref: uuid.UUID = Field(factory=Uuid4())
+    created: dt.datetime = Field(factory=Timestamp())
+    changed: dt.datetime = Field(factory=Timestamp(on="update"))
+    created_by: str | None = Field(factory=CurrentUser())
+    changed_by: str | None = Field(factory=CurrentUser(on="update"))
     note: str = ""

@@ -129,7 +129,7 @@ class TestDefinitionErrors:
                 table: dict[int, str]
 
     def test_conflicting_default_options_are_refused(self):
-        with pytest.raises(ModelDefinitionError, match="at most one"):
+        with pytest.raises(ModelDefinitionError, match="not both"):
             Field(default=1, factory=int)
 
 
