@@ -10,8 +10,11 @@ and also from the builtin a caller would naturally catch::
     ├── NotFound(HexkernelError, LookupError)             no such entity
     ├── DuplicateKey                                      a unique index rejects a write
     ├── ConcurrencyConflict                               optimistic lock lost
+    ├── PartialDocument                                   saving an object loaded with a projection
+    ├── RepositoryNotBound(HexkernelError, LookupError)   active record used before wiring
     └── InfrastructureError                               something outside the process failed
-        └── StoreUnavailable                              the store cannot be reached
+        ├── StoreUnavailable                              the store cannot be reached
+        └── TransactionsUnsupported                       the store cannot run transactions
 
 Interfaces map these to transport errors in one place (for HTTP, RFC 9457
 problem details); adapters translate driver exceptions into them at their
@@ -31,7 +34,10 @@ __all__ = (
     "InfrastructureError",
     "ModelDefinitionError",
     "NotFound",
+    "PartialDocument",
+    "RepositoryNotBound",
     "StoreUnavailable",
+    "TransactionsUnsupported",
     "ValidationError",
 )
 
@@ -140,12 +146,25 @@ class DuplicateKey(HexkernelError):
     Attributes:
         model: Name of the Model written.
         fields: The fields of the unique index that was violated.
+        index: The index's name, when known.
+        position: In a bulk insert, the index of the first offending item.
     """
 
-    def __init__(self, model: str, fields: Sequence[str]) -> None:
+    def __init__(
+        self,
+        model: str,
+        fields: Sequence[str],
+        index: str | None = None,
+        position: int | None = None,
+    ) -> None:
         self.model = model
         self.fields = tuple(fields)
-        super().__init__(f"another {model} already has this value of {', '.join(self.fields)}")
+        self.index = index
+        self.position = position
+        where = "" if position is None else f" (item {position})"
+        super().__init__(
+            f"another {model} already has this value of {', '.join(self.fields) or 'a unique field'}{where}"
+        )
 
 
 class ConcurrencyConflict(HexkernelError):
@@ -176,3 +195,31 @@ class InfrastructureError(HexkernelError):
 
 class StoreUnavailable(InfrastructureError):
     """The store cannot be reached; the operation may be retried later."""
+
+
+class TransactionsUnsupported(InfrastructureError):
+    """The store cannot run multi-document transactions (a standalone MongoDB server).
+
+    Raised instead of silently writing outside a transaction.
+    """
+
+
+class PartialDocument(HexkernelError):
+    """An object loaded with a projection was about to be saved, which would lose fields."""
+
+    def __init__(self, model: str, key: object) -> None:
+        self.model = model
+        self.key = key
+        super().__init__(f"{model} {key!r} was loaded with a projection and cannot be saved")
+
+
+class RepositoryNotBound(HexkernelError, LookupError):
+    """An active-record method was called on a Model with no repository bound."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(
+            f"{model} has no repository: bind one with "
+            f"hexkernel.core.persistence.bind({model}, repository) "
+            "(the application container does this for every registered Model)"
+        )

@@ -18,7 +18,9 @@ Construction, assignment and deserialisation all validate; whatever is wrong
 
 import datetime as dt
 import json
+import types
 import typing
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self, dataclass_transform
 
 import attrs
@@ -29,10 +31,12 @@ from hexkernel.core.model._info import ModelInfo
 from hexkernel.core.model._types import TypeNode, analyse
 from hexkernel.core.model.fields import Field
 from hexkernel.core.model.generators import PrefixedId
+from hexkernel.core.persistence import Finder, bound_repository
+from hexkernel.core.query import Expr, FieldRef, Query
 
 __all__ = ("Embedded", "Model", "ModelMeta", "is_model")
 
-_MODEL_OPTIONS = ("prefix", "collection")
+_MODEL_OPTIONS = ("prefix", "collection", "indexes")
 
 
 def is_model(cls: Any) -> bool:
@@ -93,6 +97,20 @@ class ModelMeta(type):
             cls.__model__ = _build_info(cls, hints)
         return cls
 
+    def __getattribute__(cls, name: str) -> Any:
+        """Return a :class:`~hexkernel.core.query.FieldRef` for a field accessed on the class.
+
+        ``Task.priority >= 3`` builds a query condition; on instances the
+        attribute is the plain value, untouched by this hook.
+        """
+        value = type.__getattribute__(cls, name)
+        if type(value) is types.MemberDescriptorType and name[0] != "_":
+            info = type.__getattribute__(cls, "__model__")
+            field = info.by_name.get(name)
+            if field is not None:
+                return FieldRef(name, field.node, field)
+        return value
+
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         """Construct an instance; a bad signature becomes a ValidationError."""
         try:
@@ -128,6 +146,7 @@ def _build_info(cls: type[Any], hints: dict[str, Any]) -> ModelInfo:
         collection=options.get("collection"),
     )
     info.codec = compile_codec(info)  # type: ignore[attr-defined]
+    info.declared_indexes = tuple(options.get("indexes", ()))  # type: ignore[attr-defined]
     return info
 
 
@@ -280,3 +299,59 @@ class Model(_Base):
     def touch(self) -> None:
         """Regenerate the fields generated on update (called before every write)."""
         type(self).__model__.touch(self)
+
+    # -------------------------------------------------------- active record
+    # These delegate to the repository bound to the class (or to the open unit
+    # of work); see hexkernel.core.persistence. A field of the same name as a
+    # method hides the method on that Model; the repository still works.
+    async def save(self) -> Self:
+        """Insert the object if it was never stored, else save it at its version.
+
+        Raises:
+            ConcurrencyConflict: Someone else saved it since it was loaded.
+            DuplicateKey: A unique index rejects it.
+            PartialDocument: It was loaded with a projection.
+            RepositoryNotBound: No repository is bound to the class.
+        """
+        repository = bound_repository(type(self))
+        if self.version == 0:
+            return await repository.insert(self)
+        return await repository.save(self)
+
+    async def delete(self) -> None:
+        """Delete the object, if it is still at its version.
+
+        Raises:
+            ConcurrencyConflict: It was changed since it was loaded.
+            NotFound: It is not stored (any more).
+        """
+        await bound_repository(type(self)).delete(self.id, expected_version=self.version)
+
+    @classmethod
+    async def get(cls, key: str) -> Self:
+        """Load the object with id ``key``.
+
+        Raises:
+            NotFound: There is none (or a predefined filter hides it).
+        """
+        return await bound_repository(cls).get(key)
+
+    @classmethod
+    def find(cls, *conditions: Expr) -> "Finder[Self]":
+        """Start a query: ``await Task.find(Task.status == "open").sort(...).to_list()``."""
+        return Finder(Query(cls).where(*conditions))
+
+    @classmethod
+    def where(cls, *conditions: Expr) -> "Finder[Self]":
+        """The same as :meth:`find`; reads well before ``.update(...)``."""
+        return cls.find(*conditions)
+
+    @classmethod
+    async def count(cls, *conditions: Expr) -> int:
+        """Count the stored objects matching ``conditions``."""
+        return await cls.find(*conditions).count()
+
+    @classmethod
+    async def insert_many(cls, items: Sequence[Self]) -> list[Self]:
+        """Insert several new objects at once (all validated before anything is written)."""
+        return await bound_repository(cls).insert_many(items)

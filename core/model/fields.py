@@ -49,6 +49,9 @@ class FieldSpec:
     description: str | None = None
     title: str | None = None
     examples: tuple[Any, ...] = ()
+    index: bool = False
+    unique: bool = False
+    text: bool = False
 
 
 _MUTABLE_DEFAULTS = (list, dict, set, bytearray)
@@ -66,6 +69,9 @@ def Field(
     description: str | None = None,
     title: str | None = None,
     examples: Iterable[Any] = (),
+    index: bool = False,
+    unique: bool = False,
+    text: bool = False,
 ) -> T: ...
 @overload
 def Field(
@@ -79,6 +85,9 @@ def Field(
     description: str | None = None,
     title: str | None = None,
     examples: Iterable[Any] = (),
+    index: bool = False,
+    unique: bool = False,
+    text: bool = False,
 ) -> T: ...
 @overload
 def Field(
@@ -91,6 +100,9 @@ def Field(
     description: str | None = None,
     title: str | None = None,
     examples: Iterable[Any] = (),
+    index: bool = False,
+    unique: bool = False,
+    text: bool = False,
 ) -> Any: ...
 def Field(  # noqa: N802
     *,
@@ -104,6 +116,9 @@ def Field(  # noqa: N802
     description: str | None = None,
     title: str | None = None,
     examples: Iterable[Any] = (),
+    index: bool = False,
+    unique: bool = False,
+    text: bool = False,
 ) -> Any:
     """Declare a Model field with its options.
 
@@ -128,6 +143,9 @@ def Field(  # noqa: N802
         description: Documentation for schemas and ``/meta``.
         title: Short label for schemas.
         examples: Example values for schemas.
+        index: Keep a database index on the field.
+        unique: Keep a unique index on the field (implies ``index``).
+        text: Include the field in the Model's full-text index.
 
     Returns:
         An ``attrs`` field; to a type checker, a value of the field's type.
@@ -149,6 +167,9 @@ def Field(  # noqa: N802
         description=description,
         title=title,
         examples=() if exclude else tuple(examples),
+        index=index or unique,
+        unique=unique,
+        text=text,
     )
     if generator is not None:
         make = generator

@@ -1,3 +1,6 @@
 """Ports: the Protocols the domain needs from the outside world, one module per role."""
 
-__all__ = ()
+from hexkernel.core.ports.repository import IndexReport, Repository
+from hexkernel.core.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ("IndexReport", "Repository", "UnitOfWork", "UnitOfWorkFactory")

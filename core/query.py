@@ -1,0 +1,406 @@
+"""The query DSL: filters, sorting, paging, projections and atomic updates as plain values.
+
+Field references come from the Model class itself::
+
+    Task.status == "open"
+    (Task.priority >= 3) & ~Task.tags.contains("blocked")
+    Task.title.startswith("Fix") | Task.owner.exists(False)
+    Task.home.city == "Springfield"            # a field of an embedded Model
+
+    Query(Task).where(Task.status == "open").sort(Task.priority.desc()).page(2, size=20)
+
+    Task.priority.inc(1), Task.tags.push("urgent"), Task.status.set("done")
+
+Everything here is an immutable value with no behaviour beyond building other
+values: adapters translate it (MongoDB filters and update documents, say), and
+the REST query grammar compiles to the same representation. Values are
+checked against the field's type when the expression is built, so an adapter
+never sees ``"three"`` compared with an ``int`` field; enum values become
+their members, as on construction.
+"""
+
+import enum
+from collections.abc import Iterable
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from hexkernel.core.errors import ErrorItem, ValidationError
+from hexkernel.core.model._info import FieldInfo, items_from
+from hexkernel.core.model._types import Invalid, Kind, TypeNode, coerce
+
+__all__ = (
+    "And",
+    "Condition",
+    "Expr",
+    "FieldRef",
+    "Not",
+    "Op",
+    "Or",
+    "Projection",
+    "Query",
+    "SortKey",
+    "UpdateOp",
+    "asc",
+    "desc",
+)
+
+M = TypeVar("M")
+
+
+class Op(enum.Enum):
+    """Comparison operators of a :class:`Condition`."""
+
+    EQ = "eq"
+    NE = "ne"
+    GT = "gt"
+    GTE = "gte"
+    LT = "lt"
+    LTE = "lte"
+    IN = "in"
+    NIN = "nin"
+    CONTAINS = "contains"
+    STARTSWITH = "startswith"
+    EXISTS = "exists"
+
+
+class Expr:
+    """Base of filter expressions; combine with ``&``, ``|`` and ``~``."""
+
+    __slots__ = ()
+
+    def __and__(self, other: "Expr") -> "Expr":
+        return And(tuple(_flatten(And, (self, _expr(other)))))
+
+    def __or__(self, other: "Expr") -> "Expr":
+        return Or(tuple(_flatten(Or, (self, _expr(other)))))
+
+    def __invert__(self) -> "Expr":
+        return self.operand if isinstance(self, Not) else Not(self)
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "a query expression has no truth value: combine with &, | and ~ (not and/or/not)"
+        )
+
+
+def _expr(value: Any) -> Expr:
+    if not isinstance(value, Expr):
+        raise TypeError(f"expected a query expression, not {type(value).__name__}")
+    return value
+
+
+def _flatten(kind: type["And | Or"], items: Iterable[Expr]) -> Iterable[Expr]:
+    for item in items:
+        if isinstance(item, kind):
+            yield from item.items
+        else:
+            yield item
+
+
+@attrs.frozen(eq=True)
+class Condition(Expr):
+    """``path op value`` on one field (``path`` is dotted for embedded fields)."""
+
+    path: str
+    op: Op
+    value: Any
+    node: TypeNode = attrs.field(eq=False, repr=False)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@attrs.frozen
+class And(Expr):
+    """All of the expressions hold."""
+
+    items: tuple[Expr, ...]
+
+
+@attrs.frozen
+class Or(Expr):
+    """At least one of the expressions holds."""
+
+    items: tuple[Expr, ...]
+
+
+@attrs.frozen
+class Not(Expr):
+    """The expression does not hold."""
+
+    operand: Expr
+
+
+@attrs.frozen
+class SortKey:
+    """One sort criterion."""
+
+    path: str
+    descending: bool = False
+
+
+@attrs.frozen
+class UpdateOp:
+    """One atomic change of a field: ``set``, ``unset``, ``inc``, ``push``, ``pull``, ``add_to_set``."""
+
+    kind: str
+    path: str
+    value: Any = None
+    node: TypeNode | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen
+class Projection:
+    """Which fields to load: ``include`` only these, or everything but ``exclude``.
+
+    The id is always loaded.
+    """
+
+    include: frozenset[str] = frozenset()
+    exclude: frozenset[str] = frozenset()
+
+    def __attrs_post_init__(self) -> None:
+        if self.include and self.exclude:
+            raise ValueError("a projection includes or excludes fields, not both")
+
+    def fields(self, all_fields: Iterable[str]) -> frozenset[str]:
+        """Return the top-level fields this projection loads."""
+        names = frozenset(all_fields)
+        if self.include:
+            return frozenset(p.split(".")[0] for p in self.include) | {"id"}
+        return names - {p for p in self.exclude if "." not in p} - {"__never__"}
+
+
+def _invalid(path: str, exc: Invalid) -> ValidationError:
+    return ValidationError(items_from(exc, path))
+
+
+class FieldRef:
+    """A reference to a Model field, as ``Task.priority`` returns it; builds expressions."""
+
+    __slots__ = ("_field", "_node", "_path")
+
+    def __init__(self, path: str, node: TypeNode, field: FieldInfo | None) -> None:
+        self._path = path
+        self._node = node
+        self._field = field
+
+    @property
+    def path(self) -> str:
+        """Dotted path of the field from the document root."""
+        return self._path
+
+    @property
+    def node(self) -> TypeNode:
+        """The field's analysed type."""
+        return self._node
+
+    def __repr__(self) -> str:
+        return f"FieldRef({self._path!r})"
+
+    __hash__ = object.__hash__
+
+    def __getattr__(self, name: str) -> "FieldRef":
+        node = self._node
+        if node.kind is not Kind.MODEL or name.startswith("_"):
+            raise AttributeError(f"{self._path} has no field {name!r}")
+        field = node.target.__model__.by_name.get(name)
+        if field is None:
+            raise AttributeError(f"{self._path} has no field {name!r}")
+        return FieldRef(f"{self._path}.{name}", field.node, field)
+
+    # ---------------------------------------------------------- value checks
+    def _value(self, value: Any, node: TypeNode | None = None) -> Any:
+        try:
+            return coerce(node or self._node, value)
+        except Invalid as exc:
+            raise _invalid(self._path, exc) from None
+
+    def _scalar(self, value: Any) -> Any:
+        """A value compared with the field: nullable for equality, never a container check."""
+        return self._value(value, attrs.evolve(self._node, nullable=True))
+
+    def _item_node(self) -> TypeNode:
+        if self._node.kind not in (Kind.LIST, Kind.SET):
+            raise ValidationError([ErrorItem(self._path, "invalid_query", "is not a list")])
+        return self._node.item
+
+    def _cond(self, op: Op, value: Any) -> Condition:
+        return Condition(self._path, op, value, self._node)
+
+    # ------------------------------------------------------------ comparisons
+    def __eq__(self, value: object) -> Condition:  # type: ignore[override]
+        return self._cond(Op.EQ, self._scalar(value))
+
+    def __ne__(self, value: object) -> Condition:  # type: ignore[override]
+        return self._cond(Op.NE, self._scalar(value))
+
+    def __gt__(self, value: Any) -> Condition:
+        return self._cond(Op.GT, self._value(value))
+
+    def __ge__(self, value: Any) -> Condition:
+        return self._cond(Op.GTE, self._value(value))
+
+    def __lt__(self, value: Any) -> Condition:
+        return self._cond(Op.LT, self._value(value))
+
+    def __le__(self, value: Any) -> Condition:
+        return self._cond(Op.LTE, self._value(value))
+
+    def in_(self, values: Iterable[Any]) -> Condition:
+        """The field equals one of ``values``."""
+        return self._cond(Op.IN, tuple(self._scalar(v) for v in values))
+
+    def not_in(self, values: Iterable[Any]) -> Condition:
+        """The field equals none of ``values``."""
+        return self._cond(Op.NIN, tuple(self._scalar(v) for v in values))
+
+    def contains(self, value: Any) -> Condition:
+        """A list field holds ``value``; a string field contains it (case-insensitive, literal)."""
+        if self._node.kind is Kind.STR:
+            return self._cond(Op.CONTAINS, self._value(value))
+        return self._cond(Op.CONTAINS, self._value(value, self._item_node()))
+
+    def startswith(self, prefix: str) -> Condition:
+        """A string field starts with ``prefix`` (case-sensitive, literal)."""
+        if self._node.kind is not Kind.STR:
+            raise ValidationError([ErrorItem(self._path, "invalid_query", "is not a string")])
+        return self._cond(Op.STARTSWITH, self._value(prefix))
+
+    def exists(self, present: bool = True) -> Condition:  # noqa: FBT001, FBT002 - reads as English
+        """The field is (or, with ``False``, is not) set to a non-null value."""
+        return self._cond(Op.EXISTS, bool(present))
+
+    # ---------------------------------------------------------------- sorting
+    def asc(self) -> SortKey:
+        """Sort ascending by this field."""
+        return SortKey(self._path)
+
+    def desc(self) -> SortKey:
+        """Sort descending by this field."""
+        return SortKey(self._path, descending=True)
+
+    # ---------------------------------------------------------------- updates
+    def _check_update(self, value: Any, node: TypeNode | None = None) -> Any:
+        field = self._field
+        if node is None and field is not None:
+            try:
+                return field.process(value)
+            except Invalid as exc:
+                raise _invalid(self._path, exc) from None
+        return self._value(value, node)
+
+    def set(self, value: Any) -> UpdateOp:
+        """Set the field (converted and validated like an assignment)."""
+        return UpdateOp("set", self._path, self._check_update(value), self._node)
+
+    def unset(self) -> UpdateOp:
+        """Reset the field to its default."""
+        field = self._field
+        if field is None or field.required:
+            raise ValidationError([ErrorItem(self._path, "required", "cannot be unset")])
+        return UpdateOp("set", self._path, field.make_default(None), self._node)
+
+    def inc(self, amount: int | float = 1) -> UpdateOp:
+        """Add ``amount`` to a number atomically."""
+        if self._node.kind not in (Kind.INT, Kind.FLOAT, Kind.DECIMAL):
+            raise ValidationError([ErrorItem(self._path, "invalid_query", "is not a number")])
+        return UpdateOp(
+            "inc",
+            self._path,
+            self._value(amount, attrs.evolve(self._node, nullable=False)),
+            self._node,
+        )
+
+    def push(self, item: Any) -> UpdateOp:
+        """Append ``item`` to a list."""
+        return UpdateOp("push", self._path, self._value(item, self._item_node()), self._node)
+
+    def pull(self, item: Any) -> UpdateOp:
+        """Remove every occurrence of ``item`` from a list."""
+        return UpdateOp("pull", self._path, self._value(item, self._item_node()), self._node)
+
+    def add_to_set(self, item: Any) -> UpdateOp:
+        """Append ``item`` to a list unless it is already there."""
+        return UpdateOp("add_to_set", self._path, self._value(item, self._item_node()), self._node)
+
+
+def asc(ref: Any) -> SortKey:
+    """Sort ascending by ``ref`` (a function form that type checkers accept)."""
+    return _ref(ref).asc()
+
+
+def desc(ref: Any) -> SortKey:
+    """Sort descending by ``ref`` (a function form that type checkers accept)."""
+    return _ref(ref).desc()
+
+
+def _ref(ref: Any) -> FieldRef:
+    if not isinstance(ref, FieldRef):
+        raise TypeError(f"expected a field reference such as Task.priority, not {ref!r}")
+    return ref
+
+
+@attrs.frozen
+class Query(Generic[M]):
+    """A complete read: filter, order, window and projection, for one Model.
+
+    Every method returns a new Query; the original is unchanged.
+    """
+
+    model: type[M]
+    filter: Expr | None = None
+    order: tuple[SortKey, ...] = ()
+    skip: int = 0
+    limit: int | None = None
+    projection: Projection | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.skip < 0:
+            raise ValueError("skip must not be negative")
+        if self.limit is not None and self.limit < 0:
+            raise ValueError("limit must not be negative")
+
+    def where(self, *conditions: Expr) -> "Query[M]":
+        """Add conditions; all of them (and any earlier ones) must hold."""
+        exprs = [_expr(c) for c in conditions]
+        if self.filter is not None:
+            exprs.insert(0, self.filter)
+        if not exprs:
+            return self
+        combined = exprs[0]
+        for expr in exprs[1:]:
+            combined = combined & expr
+        return attrs.evolve(self, filter=combined)
+
+    def sort(self, *keys: "SortKey | FieldRef") -> "Query[M]":
+        """Order by ``keys`` (a bare field reference sorts ascending), replacing any order."""
+        return attrs.evolve(
+            self, order=tuple(k.asc() if isinstance(k, FieldRef) else k for k in keys)
+        )
+
+    def offset(self, skip: int) -> "Query[M]":
+        """Skip the first ``skip`` matches."""
+        return attrs.evolve(self, skip=skip)
+
+    def take(self, limit: int) -> "Query[M]":
+        """Return at most ``limit`` matches."""
+        return attrs.evolve(self, limit=limit)
+
+    def page(self, number: int, size: int = 20) -> "Query[M]":
+        """Return page ``number`` (from 1) of ``size`` matches."""
+        if number < 1 or size < 1:
+            raise ValueError("page numbers and sizes start at 1")
+        return attrs.evolve(self, skip=(number - 1) * size, limit=size)
+
+    def only(self, *refs: "FieldRef | str") -> "Query[M]":
+        """Load only these fields (and the id)."""
+        return attrs.evolve(self, projection=Projection(include=frozenset(_path(r) for r in refs)))
+
+    def without(self, *refs: "FieldRef | str") -> "Query[M]":
+        """Load every field but these."""
+        return attrs.evolve(self, projection=Projection(exclude=frozenset(_path(r) for r in refs)))
+
+
+def _path(ref: "FieldRef | str") -> str:
+    return ref.path if isinstance(ref, FieldRef) else ref
