@@ -13,7 +13,7 @@
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 __all__ = (
     "Finder",
     "Index",
+    "activate",
     "bind",
     "bound_repository",
     "combined_filter",
+    "deactivate",
     "in_unit_of_work",
     "is_partial",
     "loaded_fields",
@@ -185,6 +187,16 @@ def bind(model: type[M], repository: "Repository[M]") -> None:
 def unbind(model: type[Any]) -> None:
     """Forget the repository bound to ``model``."""
     _BOUND.pop(model, None)
+
+
+def activate(uow: "UnitOfWork") -> Token["UnitOfWork | None"]:
+    """Route active-record calls of this context through ``uow``; returns the token to undo it."""
+    return _UNIT_OF_WORK.set(uow)
+
+
+def deactivate(token: Token["UnitOfWork | None"]) -> None:
+    """Undo :func:`activate`."""
+    _UNIT_OF_WORK.reset(token)
 
 
 @contextmanager

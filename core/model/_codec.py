@@ -528,12 +528,14 @@ class ModelCodec:
             out[key] = value if dump is None or value is None else dump(value)
         return out
 
-    def from_storage(self, document: Any) -> Any:
+    def from_storage(self, document: Any, *, partial: bool = False) -> Any:
         """Rebuild an instance from a stored document, trusting its content.
 
         Types are restored (dates from datetimes, decimals from the driver's
         type); validators and converters do not run again; unknown keys are
-        ignored; missing fields take their defaults.
+        ignored; missing fields take their defaults. With ``partial`` (a
+        projection), missing required fields are ``None``; the caller marks
+        the object partial so that it cannot be saved.
 
         Raises:
             ValidationError: When a value cannot have been written by this
@@ -553,9 +555,11 @@ class ModelCodec:
                 except Exception as exc:  # noqa: BLE001 - every failure is reported
                     errors.extend(_errors_of(exc, field.name))
                     continue
-            elif field.required:
+            elif field.required and not partial:
                 errors.append(ErrorItem(field.name, "required", "is missing from the document"))
                 continue
+            elif field.required:
+                value = None  # not loaded by a projection: the object is marked partial
             else:
                 value = field.make_default(instance)
             setter(instance, field.name, value)
