@@ -18,7 +18,13 @@ import attrs
 from hexkernel.core.errors import ConcurrencyConflict, NotFound, PartialDocument, ValidationError
 from hexkernel.core.model._codec import STORAGE, _dumper
 from hexkernel.core.model._types import Kind, TypeNode
-from hexkernel.core.persistence import Index, combined_filter, is_partial, mark_partial, model_indexes
+from hexkernel.core.persistence import (
+    Index,
+    combined_filter,
+    is_partial,
+    mark_partial,
+    model_indexes,
+)
 from hexkernel.core.ports.repository import IndexReport
 from hexkernel.core.query import Condition, Expr, FieldRef, Op, Projection, Query, SortKey, UpdateOp
 
@@ -70,10 +76,6 @@ class StorageOp:
     value: Any
 
 
-def _storage_path(path: str, document: bool) -> str:
-    return "_id" if document and path == "id" else path
-
-
 class Collection(Protocol):
     """What a store must provide for :class:`DocumentRepository`.
 
@@ -87,7 +89,7 @@ class Collection(Protocol):
         ...
 
     async def insert_many(self, documents: list[dict[str, Any]]) -> None:
-        """Store documents in order, stopping at the first unique clash (``DuplicateKey`` with ``position``)."""
+        """Store documents in order, stopping at the first clash (``DuplicateKey.position``)."""
         ...
 
     async def find(
@@ -105,7 +107,9 @@ class Collection(Protocol):
         """Count matching documents."""
         ...
 
-    async def replace(self, key: str, version: int, document: dict[str, Any], where: Expr | None) -> bool:
+    async def replace(
+        self, key: str, version: int, document: dict[str, Any], where: Expr | None
+    ) -> bool:
         """Atomically replace the document with this key *and* version that matches ``where``."""
         ...
 
@@ -118,7 +122,7 @@ class Collection(Protocol):
         key: str | None = None,
         version: int | None = None,
     ) -> int:
-        """Apply ``ops``, set ``extra`` and increment ``version`` on every match; return the count."""
+        """Apply ``ops``, set ``extra`` and bump ``version`` on every match; return the count."""
         ...
 
     async def update_one(
@@ -129,7 +133,7 @@ class Collection(Protocol):
         extra: dict[str, Any],
         where: Expr | None,
     ) -> dict[str, Any] | None:
-        """As :meth:`update` for one document; return it as stored afterwards, or None if no match."""
+        """As :meth:`update` for one document; return it as stored afterwards, or None."""
         ...
 
     async def delete(self, key: str, version: int | None, where: Expr | None) -> bool:
@@ -189,7 +193,7 @@ class DocumentRepository(Generic[M]):
         return DocumentRepository(self._model, rebuild(**options), self._clock)
 
     # -------------------------------------------------------------- helpers
-    def _where(self, where: Expr | None, unfiltered: bool) -> Expr | None:  # noqa: FBT001
+    def _where(self, where: Expr | None, unfiltered: bool) -> Expr | None:  # noqa: FBT001 - private
         return combined_filter(self._model, where, unfiltered=unfiltered)
 
     def _load(self, document: dict[str, Any], fields: frozenset[str] | None = None) -> M:
@@ -216,7 +220,9 @@ class DocumentRepository(Generic[M]):
         ops = []
         for change in changes:
             if change.path.split(".")[0] in ("id", "inserted", "updated", "version"):
-                raise ValidationError.single(change.path, "read_only", "is maintained by the store", self._model.__name__)
+                raise ValidationError.single(
+                    change.path, "read_only", "is maintained by the store", self._model.__name__
+                )
             node = change.node
             assert node is not None  # noqa: S101 - built by FieldRef, which always sets it
             if change.kind in ("push", "pull", "add_to_set"):
@@ -228,14 +234,18 @@ class DocumentRepository(Generic[M]):
             ops.append(StorageOp(change.kind, change.path, value))
         return ops
 
-    async def _missing_or_conflict(self, key: str, expected: int | None, where: Expr | None) -> Exception:
+    async def _missing_or_conflict(
+        self, key: str, expected: int | None, where: Expr | None
+    ) -> Exception:
         current = await self._collection.version_of(key, where)
         if current is None or expected is None:
             return NotFound(self._model.__name__, key)
         return ConcurrencyConflict(self._model.__name__, key, expected, current)
 
     # ---------------------------------------------------------------- reads
-    async def get(self, key: str, *, projection: Projection | None = None, unfiltered: bool = False) -> M:
+    async def get(
+        self, key: str, *, projection: Projection | None = None, unfiltered: bool = False
+    ) -> M:
         """Load one document by id (``NotFound`` if absent or hidden)."""
         fields = self._fields(projection)
         where = self._where(self._id_ref == key, unfiltered)
@@ -325,7 +335,9 @@ class DocumentRepository(Generic[M]):
         setter(item, "version", expected + 1)
         where = self._where(None, unfiltered=False)
         try:
-            replaced = await self._collection.replace(key, expected, self._codec.to_storage(item), where)
+            replaced = await self._collection.replace(
+                key, expected, self._codec.to_storage(item), where
+            )
         except BaseException:
             self._unstamp(item, *before)
             raise
@@ -334,13 +346,17 @@ class DocumentRepository(Generic[M]):
             raise await self._missing_or_conflict(key, expected, where)
         return item
 
-    async def delete(self, key: str, *, expected_version: int | None = None, unfiltered: bool = False) -> None:
+    async def delete(
+        self, key: str, *, expected_version: int | None = None, unfiltered: bool = False
+    ) -> None:
         """Delete one document, optionally only at ``expected_version``."""
         where = self._where(None, unfiltered)
         if not await self._collection.delete(key, expected_version, where):
             raise await self._missing_or_conflict(key, expected_version, where)
 
-    async def update(self, where: Expr | None, changes: Sequence[UpdateOp], *, unfiltered: bool = False) -> int:
+    async def update(
+        self, where: Expr | None, changes: Sequence[UpdateOp], *, unfiltered: bool = False
+    ) -> int:
         """Apply atomic field updates to every match; return how many changed."""
         ops = self._storage_ops(changes)
         return await self._collection.update(
@@ -375,4 +391,4 @@ class DocumentRepository(Generic[M]):
 
 def storage_path(path: str) -> str:
     """The document path of a model path (``id`` is ``_id``)."""
-    return _storage_path(path, document=True)
+    return "_id" if path == "id" else path

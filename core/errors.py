@@ -162,9 +162,8 @@ class DuplicateKey(HexkernelError):
         self.index = index
         self.position = position
         where = "" if position is None else f" (item {position})"
-        super().__init__(
-            f"another {model} already has this value of {', '.join(self.fields) or 'a unique field'}{where}"
-        )
+        names = ", ".join(self.fields) or "a unique field"
+        super().__init__(f"another {model} already has this value of {names}{where}")
 
 
 class ConcurrencyConflict(HexkernelError):

@@ -141,7 +141,7 @@ class SortKey:
 
 @attrs.frozen
 class UpdateOp:
-    """One atomic change of a field: ``set``, ``unset``, ``inc``, ``push``, ``pull``, ``add_to_set``."""
+    """One atomic change of a field (``set``, ``inc``, ``push``, ``pull``, ``add_to_set``)."""
 
     kind: str
     path: str
@@ -301,7 +301,7 @@ class FieldRef:
             raise ValidationError([ErrorItem(self._path, "required", "cannot be unset")])
         return UpdateOp("set", self._path, field.make_default(None), self._node)
 
-    def inc(self, amount: int | float = 1) -> UpdateOp:
+    def inc(self, amount: float = 1) -> UpdateOp:
         """Add ``amount`` to a number atomically."""
         if self._node.kind not in (Kind.INT, Kind.FLOAT, Kind.DECIMAL):
             raise ValidationError([ErrorItem(self._path, "invalid_query", "is not a number")])

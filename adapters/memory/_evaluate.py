@@ -67,7 +67,9 @@ def _compile_condition(condition: Condition) -> Callable[[dict[str, Any]], bool]
         pattern = re.compile(re.escape(value), re.IGNORECASE)
         return lambda d: isinstance(s := resolve(d, path), str) and pattern.search(s) is not None
     if op is Op.CONTAINS:
-        return lambda d: isinstance(items := resolve(d, path), list) and any(_same(i, value) for i in items)
+        return lambda d: (
+            isinstance(items := resolve(d, path), list) and any(_same(i, value) for i in items)
+        )
     if op is Op.STARTSWITH:
         return lambda d: isinstance(s := resolve(d, path), str) and s.startswith(value)
     if op is Op.EXISTS:
@@ -118,7 +120,9 @@ def _parent(document: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
     for head in heads:
         nxt = current.get(head)
         if not isinstance(nxt, dict):
-            raise ValidationError.single(path, "invalid_update", "cannot change a field inside a null value")
+            raise ValidationError.single(
+                path, "invalid_update", "cannot change a field inside a null value"
+            )
         current = nxt
     return current, last
 
@@ -132,11 +136,15 @@ def apply_ops(document: dict[str, Any], ops: Sequence[StorageOp], extra: dict[st
             parent[name] = op.value
         elif op.kind == "inc":
             if current is None:
-                raise ValidationError.single(op.path, "invalid_update", "cannot increment a null value")
+                raise ValidationError.single(
+                    op.path, "invalid_update", "cannot increment a null value"
+                )
             parent[name] = current + op.value
         else:
             if current is None:
-                raise ValidationError.single(op.path, "invalid_update", "cannot change items of a null list")
+                raise ValidationError.single(
+                    op.path, "invalid_update", "cannot change items of a null list"
+                )
             if op.kind == "push":
                 parent[name] = [*current, op.value]
             elif op.kind == "pull":

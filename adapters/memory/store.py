@@ -52,7 +52,10 @@ class _Table:
                 continue
             mine = tuple(_hashable(resolve(document, path)) for path in index.fields)
             for other_key, other in self.documents.items():
-                if other_key != key and tuple(_hashable(resolve(other, p)) for p in index.fields) == mine:
+                if (
+                    other_key != key
+                    and tuple(_hashable(resolve(other, p)) for p in index.fields) == mine
+                ):
                     raise DuplicateKey(self.name, index.fields, index.resolved_name, position)
 
     def put(self, document: dict[str, Any], *, new: bool, position: int | None = None) -> None:
@@ -138,14 +141,18 @@ class InMemoryCollection:
         matches = compile_filter(where)
         return sum(1 for d in self._table.documents.values() if matches(d))
 
-    async def replace(self, key: str, version: int, document: dict[str, Any], where: Expr | None) -> bool:
+    async def replace(
+        self, key: str, version: int, document: dict[str, Any], where: Expr | None
+    ) -> bool:
         """Replace the document at this key and version."""
         if self._visible(key, version, where) is None:
             return False
         self._table.put(copy.deepcopy(document), new=False)
         return True
 
-    def _apply(self, document: dict[str, Any], ops: Sequence[StorageOp], extra: dict[str, Any]) -> dict[str, Any]:
+    def _apply(
+        self, document: dict[str, Any], ops: Sequence[StorageOp], extra: dict[str, Any]
+    ) -> dict[str, Any]:
         changed = copy.deepcopy(document)
         apply_ops(changed, ops, copy.deepcopy(extra))
         return changed
@@ -164,7 +171,9 @@ class InMemoryCollection:
         targets = [
             d
             for d in self._table.documents.values()
-            if matches(d) and (key is None or d["_id"] == key) and (version is None or d.get("version") == version)
+            if matches(d)
+            and (key is None or d["_id"] == key)
+            and (version is None or d.get("version") == version)
         ]
         changed = [self._apply(d, ops, extra) for d in targets]
         staged = self._table.clone()

@@ -10,9 +10,8 @@ step, with no ``await`` in between, so other tasks see all or nothing.
 """
 
 from collections.abc import Awaitable, Callable
-from contextvars import Token
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import tenacity
 
@@ -22,6 +21,9 @@ from hexkernel.core.errors import ConcurrencyConflict
 from hexkernel.core.persistence import activate, deactivate
 from hexkernel.core.ports.repository import Repository
 from hexkernel.core.ports.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from contextvars import Token
 
 __all__ = ("InMemoryUnitOfWork", "InMemoryUnitOfWorkFactory")
 
@@ -88,7 +90,9 @@ class InMemoryUnitOfWork:
                     continue  # not changed by this transaction
                 if current.documents.get(key) is not theirs:
                     self._done = True
-                    conflict = ConcurrencyConflict(name, key, int((theirs or {}).get("version", 0)), None)
+                    conflict = ConcurrencyConflict(
+                        name, key, int((theirs or {}).get("version", 0)), None
+                    )
                     conflict.transient = True  # type: ignore[attr-defined]
                     raise conflict
                 if ours is None:

@@ -216,7 +216,10 @@ def _bson_node(node: TypeNode, seen: frozenset[type[Any]]) -> dict[str, Any]:
         if kind is Kind.SET:
             schema["uniqueItems"] = True
     elif kind is Kind.DICT:
-        schema = {"bsonType": "object", "additionalProperties": _bson_node(node.item, seen)}
+        # patternProperties with an empty pattern constrains every value; MongoDB
+        # documents it, and it is accepted by more MongoDB-compatible servers than
+        # additionalProperties given as a schema.
+        schema = {"bsonType": "object", "patternProperties": {"": _bson_node(node.item, seen)}}
     elif node.target in seen:
         schema = {"bsonType": "object"}  # recursive structure: MongoDB cannot reference
     else:

@@ -79,7 +79,7 @@ class Repository(Protocol[M]):
         ...
 
     async def insert_many(self, items: Sequence[M]) -> list[M]:
-        """Store several new documents in one round trip, all or (on a unique clash) the ones before it.
+        """Store several new documents in one round trip; a unique clash stops the batch.
 
         Raises:
             DuplicateKey: Naming the fields of the violated index and the

@@ -14,7 +14,9 @@ R = TypeVar("R")
 
 @runtime_checkable
 class UnitOfWork(Protocol):
-    """One transaction. Use it as an async context manager::
+    """One transaction, used as an async context manager.
+
+    Example::
 
         async with uow_factory() as uow:
             tasks = uow.repository(Task)

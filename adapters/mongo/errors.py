@@ -1,0 +1,98 @@
+"""The one place where pymongo's exceptions become hexkernel errors.
+
+Every driver call of the Mongo adapter runs inside :func:`translated`, so no
+pymongo exception reaches a caller; the original is chained (``from``).
+"""
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    NetworkTimeout,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WriteError,
+)
+
+from hexkernel.core.errors import (
+    DuplicateKey,
+    InfrastructureError,
+    StoreUnavailable,
+    TransactionsUnsupported,
+    ValidationError,
+)
+
+__all__ = ("translated",)
+
+_ILLEGAL_OPERATION = 20
+_TYPE_MISMATCH = 14
+_DUPLICATE_KEY = 11000
+_DOCUMENT_VALIDATION_FAILURE = 121
+_INDEX_NAME = re.compile(r"index: (\S+)")
+
+
+def _duplicate(
+    model: str, details: dict[str, Any] | None, message: str, position: int | None
+) -> DuplicateKey:
+    details = details or {}
+    pattern = details.get("keyPattern") or {}
+    fields = tuple("id" if k == "_id" else k for k in pattern) or tuple(
+        "id" if k == "_id" else k for k in (details.get("keyValue") or {})
+    )
+    found = _INDEX_NAME.search(message or "")
+    index = found.group(1) if found else None
+    if not fields and index:
+        fields = tuple(
+            "id" if p == "_id" else p for p in re.findall(r"([A-Za-z0-9_.]+)_-?1", index)
+        )
+    return DuplicateKey(model, fields, index, position)
+
+
+@contextmanager
+def translated(model: str) -> Iterator[None]:
+    """Run driver calls, translating pymongo errors into hexkernel errors."""
+    try:
+        yield
+    except DuplicateKeyError as exc:
+        raise _duplicate(model, exc.details, str(exc), None) from exc
+    except BulkWriteError as exc:
+        errors = (exc.details or {}).get("writeErrors") or [{}]
+        first = errors[0]
+        if first.get("code") == _DUPLICATE_KEY:
+            raise _duplicate(model, first, first.get("errmsg", ""), first.get("index")) from exc
+        raise InfrastructureError(f"bulk write to {model} failed") from exc
+    except (ServerSelectionTimeoutError, AutoReconnect, NetworkTimeout, ConnectionFailure) as exc:
+        raise StoreUnavailable(f"MongoDB cannot be reached ({type(exc).__name__})") from exc
+    except WriteError as exc:
+        if exc.code == _DOCUMENT_VALIDATION_FAILURE:
+            raise ValidationError.single(
+                "", "schema_violation", "the database rejected the document", model
+            ) from exc
+        if exc.code == _TYPE_MISMATCH:
+            raise ValidationError.single(
+                "", "invalid_update", "the update does not fit the stored value", model
+            ) from exc
+        raise InfrastructureError(f"write to {model} failed (code {exc.code})") from exc
+    except ExecutionTimeout as exc:
+        raise StoreUnavailable(f"a query on {model} exceeded its time limit") from exc
+    except OperationFailure as exc:
+        if exc.code == _ILLEGAL_OPERATION and "transaction" in str(exc).lower():
+            raise TransactionsUnsupported(
+                "this MongoDB server cannot run multi-document transactions "
+                "(a standalone server; use a replica set)"
+            ) from exc
+        raise InfrastructureError(
+            f"MongoDB refused an operation on {model} (code {exc.code})"
+        ) from exc
+    except PyMongoError as exc:
+        raise InfrastructureError(
+            f"MongoDB operation on {model} failed ({type(exc).__name__})"
+        ) from exc
