@@ -52,7 +52,7 @@ class Index:
 
     Keys are field paths; a leading ``-`` makes a key descending. Example::
 
-        class Task(Model, indexes=[Index.of("project", "-priority"), Index.of("a", "b", unique=True)]):
+        class Task(Model, indexes=[Index.of("project", "-priority")]):
             ...
     """
 
