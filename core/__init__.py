@@ -15,11 +15,16 @@ from hexkernel.core.errors import (
     InfrastructureError,
     ModelDefinitionError,
     NotFound,
+    PartialDocument,
+    RepositoryNotBound,
     StoreUnavailable,
+    TransactionsUnsupported,
     ValidationError,
 )
 from hexkernel.core.ids import new_id
 from hexkernel.core.model import Embedded, Field, Invalid, Model, model_check
+from hexkernel.core.persistence import Index, bind, predefined_filter, unbind
+from hexkernel.core.query import Query, asc, desc
 
 __all__ = (
     "ConcurrencyConflict",
@@ -29,19 +34,29 @@ __all__ = (
     "ErrorItem",
     "Field",
     "HexkernelError",
+    "Index",
     "InfrastructureError",
     "Invalid",
     "Model",
     "ModelDefinitionError",
     "NotFound",
+    "PartialDocument",
+    "Query",
+    "RepositoryNotBound",
     "StoreUnavailable",
+    "TransactionsUnsupported",
     "ValidationError",
     "acting_as",
+    "asc",
+    "bind",
     "converters",
     "current_user",
+    "desc",
     "generators",
     "marshallers",
     "model_check",
     "new_id",
+    "predefined_filter",
+    "unbind",
     "validators",
 )
