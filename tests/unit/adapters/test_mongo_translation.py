@@ -129,7 +129,10 @@ class TestErrorTranslation:
 
 
 def test_the_in_memory_adapter_never_imports_pymongo():
-    code = "import sys, hexkernel.adapters.memory; print(sorted(m for m in sys.modules if m.split('.')[0] in ('pymongo', 'bson')))"
+    code = (
+        "import sys, hexkernel.adapters.memory; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pymongo', 'bson')))"
+    )
     out = subprocess.run(
         [sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True
     )
