@@ -85,7 +85,7 @@ def test_updates_bump_the_version_in_the_same_operation():
 class TestErrorTranslation:
     def test_duplicate_key_names_the_fields_and_index(self):
         error = DuplicateKeyError(
-            "E11000 duplicate key error collection: db.users index: email_1 dup key: { email: 'a' }",
+            "E11000 duplicate key error collection: db.users index: email_1 dup key",
             11000,
             {"keyPattern": {"email": 1}, "keyValue": {"email": "a"}},
         )
