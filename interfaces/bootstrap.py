@@ -38,8 +38,12 @@ class RootContainer(containers.DeclarativeContainer):
     memory = providers.Container(InMemoryContainer)
     mongo = providers.Container(MongoContainer, config=config.mongo)
 
-    repository = providers.Selector(config.storage, memory=memory.repository, mongo=mongo.repository)
-    uow_factory = providers.Selector(config.storage, memory=memory.uow_factory, mongo=mongo.uow_factory)
+    repository = providers.Selector(
+        config.storage, memory=memory.repository, mongo=mongo.repository
+    )
+    uow_factory = providers.Selector(
+        config.storage, memory=memory.uow_factory, mongo=mongo.uow_factory
+    )
     clock = providers.Object(utcnow)
 
     @classmethod
@@ -92,7 +96,9 @@ class Service:
             report = await repository.sync()
             reports[model.__name__] = report
             if report.differing:
-                log.warning("%s: indexes differ from the declaration: %s", model.__name__, report.differing)
+                log.warning(
+                    "%s: indexes differ from the declaration: %s", model.__name__, report.differing
+                )
         return reports
 
     async def shutdown(self) -> None:

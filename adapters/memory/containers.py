@@ -1,4 +1,4 @@
-"""The in-memory adapters' container: one store per service, repositories and units of work on it."""
+"""The in-memory adapters' container: one store per service, with its repositories."""
 
 from dependency_injector import containers, providers
 

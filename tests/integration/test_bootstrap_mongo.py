@@ -1,4 +1,4 @@
-"""With mongo.uri configured, a service runs on MongoDB: schema and indexes synced, clients closed."""
+"""With mongo.uri configured, a service runs on MongoDB: schema synced, client closed."""
 
 import uuid
 

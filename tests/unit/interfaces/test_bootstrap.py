@@ -34,9 +34,7 @@ async def test_without_a_mongo_uri_the_embedded_store_is_used(caplog):
 
 
 async def test_with_a_mongo_uri_the_mongo_adapters_are_chosen_without_connecting():
-    settings = Settings(
-        mongo=Settings().mongo.__class__(uri=Secret("mongodb://nobody:secret@db.invalid/"))
-    )
+    settings = Settings(mongo=MongoSettings(uri=Secret("mongodb://nobody:secret@db.invalid/")))
     container = RootContainer.from_settings(settings)
     repository = container.repository(Task)
     assert type(repository.collection).__name__ == "MongoCollection"
