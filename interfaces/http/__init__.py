@@ -1,0 +1,3 @@
+"""The HTTP interface: REST resources generated from Models, on Litestar."""
+
+__all__ = ()
