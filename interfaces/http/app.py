@@ -1,0 +1,95 @@
+"""The Litestar application factory of a hexkernel service."""
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, get
+from litestar.datastructures import MutableScopeHeaders
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from hexkernel.interfaces.bootstrap import Service
+from hexkernel.interfaces.http.problems import exception_handlers
+from hexkernel.interfaces.http.resources import Resource, resource_router, resources_from
+
+__all__ = ("create_app", "request_id_middleware")
+
+_REQUEST_ID = "x-request-id"
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Give every request an id (the client's ``X-Request-ID``, or a new one) and echo it."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        value = given if 0 < len(given) <= 200 and given.isprintable() else uuid.uuid4().hex  # noqa: PLR2004
+        scope.setdefault("state", {})["request_id"] = value
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableScopeHeaders.from_message(message)[_REQUEST_ID] = value
+            await send(message)
+
+        await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+def create_app(
+    service: Service,
+    models: Sequence[type[Any] | Resource],
+    *,
+    title: str | None = None,
+    version: str = "1.0.0",
+) -> Litestar:
+    """Build the Litestar app serving ``models`` from a wired service.
+
+    Start-up binds the repositories and synchronises indexes and schemas;
+    shutdown closes the clients. Reads are on for every Model; give a
+    :class:`Resource` to enable writes.
+    """
+    settings = service.container.settings()
+    resources = resources_from(models)
+
+    @get("/health", name="health", sync_to_thread=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok", "storage": service.storage}
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await service.startup()
+        try:
+            yield
+        finally:
+            await service.shutdown()
+
+    class LazyRepository:
+        """Resolves the bound repository at request time (start-up binds it)."""
+
+        def __init__(self, model: type[Any]) -> None:
+            self._model = model
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(service.repositories[self._model], name)
+
+    routers = [resource_router(r, LazyRepository(r.model), settings) for r in resources]  # type: ignore[arg-type]
+    return Litestar(
+        route_handlers=[health, *routers],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers(),
+        middleware=[request_id_middleware],
+        request_max_body_size=settings.http.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title=title or settings.service,
+            version=version,
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )

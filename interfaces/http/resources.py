@@ -1,0 +1,416 @@
+"""REST resources generated from Models, as ../HTTP contract describes them.
+
+``Resource(Task, methods={"GET", "POST", "PATCH"})`` serves ``/tasks`` and
+``/tasks/{id}``; reads are always on, every write method is opt-in and a
+disabled one answers 405 with ``Allow``. Handlers are thin: they turn HTTP
+into repository calls through the port and back, and every error goes through
+:mod:`hexkernel.interfaces.http.problems`.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+from litestar import Request, Response, Router, delete, get, patch, post, put
+from litestar.handlers import HTTPRouteHandler
+
+from hexkernel.core.errors import ConcurrencyConflict, ErrorItem, ValidationError
+from hexkernel.core.ports.repository import Repository
+from hexkernel.interfaces.http.problems import Problem
+from hexkernel.interfaces.http.query_params import parse_list_params
+
+__all__ = ("WRITE_METHODS", "Resource", "resource_router")
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_JSON_TYPES = ("application/json",)
+_PATCH_TYPES = ("application/json", "application/merge-patch+json")
+
+
+@attrs.frozen
+class Resource:
+    """How one Model is exposed.
+
+    Attributes:
+        model: The document Model.
+        methods: The write methods enabled (reads are always on).
+        path: The collection path; by default ``/`` + the Model's collection.
+        max_page_size: The largest ``page_size`` allowed (default from settings).
+    """
+
+    model: type[Any]
+    methods: frozenset[str] = attrs.field(
+        default=frozenset(), converter=lambda m: frozenset(x.upper() for x in m)
+    )
+    path: str | None = None
+    max_page_size: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        unknown = self.methods - WRITE_METHODS
+        if unknown:
+            raise ValueError(
+                f"unknown write methods {sorted(unknown)}; choose from {sorted(WRITE_METHODS)}"
+            )
+
+    @property
+    def collection_path(self) -> str:
+        """The path of the collection."""
+        return self.path or f"/{self.model.__model__.collection}"
+
+
+def _etag(item: Any) -> str:
+    return f'"{item.id}.{item.version}"'
+
+
+def _expected_version(header: str | None, item_id: str) -> int | None:
+    """The version named by an ``If-Match`` header, or None when absent or ``*``."""
+    if header is None or header.strip() == "*":
+        return None
+    for tag in header.split(","):
+        value = tag.strip().removeprefix("W/").strip('"')
+        head, _, version = value.rpartition(".")
+        if head == item_id and version.isdigit():
+            return int(version)
+    return -1  # names no current representation: the precondition fails
+
+
+class _Handlers:
+    """The request handlers of one resource."""
+
+    def __init__(self, resource: Resource, repository: Repository[Any], settings: Any) -> None:
+        self.resource = resource
+        self.model = resource.model
+        self.info = resource.model.__model__
+        self.repository = repository
+        self.base = resource.collection_path
+        self.default_page_size = settings.http.default_page_size
+        self.max_page_size = resource.max_page_size or settings.http.max_page_size
+
+    # ------------------------------------------------------------ shapes
+    def _links(self, prefix: str, item: Any) -> dict[str, Any]:
+        return {
+            "self": {"href": f"{prefix}{self.base}/{item.id}"},
+            "collection": {"href": f"{prefix}{self.base}"},
+        }
+
+    def represent(self, request: Request[Any, Any, Any], item: Any) -> dict[str, Any]:
+        """The wire form of an item with its links."""
+        body = item.to_dict()
+        body["_links"] = self._links(_prefix(request), item)
+        return body
+
+    def _item_response(
+        self, request: Request[Any, Any, Any], item: Any, status: int = 200
+    ) -> Response[Any]:
+        headers = {"ETag": _etag(item)}
+        if status == 201:  # noqa: PLR2004 - created
+            headers["Location"] = f"{_prefix(request)}{self.base}/{item.id}"
+        return Response(self.represent(request, item), status_code=status, headers=headers)
+
+    # ------------------------------------------------------------- reads
+    async def collection(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        params = {key: request.query_params.getall(key) for key in request.query_params}
+        parsed = parse_list_params(
+            self.model,
+            params,
+            default_page_size=self.default_page_size,
+            max_page_size=self.max_page_size,
+        )
+        items = await self.repository.find(parsed.query)
+        total = await self.repository.count(parsed.query.filter)
+        last = max(1, -(-total // parsed.page_size))
+        links = _page_links(request, parsed.page, last)
+        body = {
+            "_items": [self.represent(request, i) for i in items],
+            "_meta": {"page": parsed.page, "page_size": parsed.page_size, "total": total},
+            "_links": links,
+        }
+        return Response(body)
+
+    async def item(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
+        item = await self.repository.get(key)
+        etag = _etag(item)
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match and (
+            if_none_match.strip() == "*" or etag in [t.strip() for t in if_none_match.split(",")]
+        ):
+            return Response(None, status_code=304, headers={"ETag": etag})
+        return self._item_response(request, item)
+
+    async def meta(self) -> Response[Any]:
+        return Response(self.model.describe())
+
+    async def schema(self) -> Response[Any]:
+        return Response(self.model.json_schema())
+
+    # ------------------------------------------------------------ writes
+    async def _body(self, request: Request[Any, Any, Any], accepted: Sequence[str]) -> Any:
+        media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if media not in accepted:
+            raise Problem(415, "unsupported_media_type", f"send {' or '.join(accepted)}")
+        raw = await request.body()
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise Problem(400, "malformed_json", "the body is not valid JSON") from None
+
+    async def create(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        body = await self._body(request, _JSON_TYPES)
+        if isinstance(body, list):
+            return await self._create_many(request, body)
+        item = self.model.from_dict(body, writable_only=True)
+        await self.repository.insert(item)
+        return self._item_response(request, item, 201)
+
+    async def _create_many(
+        self, request: Request[Any, Any, Any], bodies: list[Any]
+    ) -> Response[Any]:
+        items, errors = [], []
+        for index, body in enumerate(bodies):
+            try:
+                items.append(self.model.from_dict(body, writable_only=True))
+            except ValidationError as exc:
+                errors.extend({**e, "index": index} for e in exc.as_list())
+        if errors:
+            raise Problem(
+                400, "validation_error", "no item was stored: some are not valid", errors=errors
+            )
+        if not items:
+            raise Problem(400, "validation_error", "the array holds no item")
+        await self.repository.insert_many(items)
+        return Response({"_items": [self.represent(request, i) for i in items]}, status_code=201)
+
+    def _expected(
+        self, request: Request[Any, Any, Any], key: str, body: dict[str, Any]
+    ) -> tuple[int | None, bool]:
+        """The expected version and whether it came from ``If-Match`` (412) or the body (409)."""
+        header = _expected_version(request.headers.get("if-match"), key)
+        if header is not None:
+            return header, True
+        version = body.pop("version", None)
+        if version is None:
+            return None, False
+        if type(version) is not int:
+            raise ValidationError.single(
+                "version", "invalid_type", "must be an integer", self.info.name
+            )
+        return version, False
+
+    def _check_version(self, current: Any, expected: int | None, from_header: bool) -> None:  # noqa: FBT001
+        if expected is None or expected == current.version:
+            return
+        if from_header:
+            raise Problem(412, "precondition_failed", "If-Match does not name the current version")
+        raise ConcurrencyConflict(self.info.name, current.id, expected, current.version)
+
+    async def _store(self, current: Any, replacement: Any, from_header: bool) -> Any:  # noqa: FBT001
+        for field in self.info.fields:
+            if field.read_only:
+                object.__setattr__(replacement, field.name, getattr(current, field.name))
+        try:
+            return await self.repository.save(replacement)
+        except ConcurrencyConflict:
+            if from_header:
+                raise Problem(412, "precondition_failed", "the item changed meanwhile") from None
+            raise
+
+    async def replace(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
+        body = await self._body(request, _JSON_TYPES)
+        if not isinstance(body, dict):
+            raise ValidationError.single(
+                "", "invalid_type", "must be a JSON object", self.info.name
+            )
+        expected, from_header = self._expected(request, key, body)
+        current = await self.repository.get(key)
+        self._check_version(current, expected, from_header)
+        replacement = self.model.from_dict(body, writable_only=True)
+        return self._item_response(request, await self._store(current, replacement, from_header))
+
+    async def merge(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
+        patch_body = await self._body(request, _PATCH_TYPES)
+        if not isinstance(patch_body, dict):
+            raise ValidationError.single(
+                "", "invalid_type", "a merge patch is a JSON object", self.info.name
+            )
+        expected, from_header = self._expected(request, key, patch_body)
+        problems = [
+            ErrorItem(name, "read_only", "is read-only and cannot be set")
+            for name in patch_body
+            if name in self.info.by_name and self.info.by_name[name].read_only
+        ]
+        if problems:
+            raise ValidationError(problems, self.info.name)
+        current = await self.repository.get(key)
+        self._check_version(current, expected, from_header)
+        merged = _merge_patch(current.to_dict(), patch_body)
+        for field in self.info.fields:
+            if field.exclude and field.name not in patch_body:
+                value = getattr(current, field.name)
+                dump = field.wire_dump
+                merged[field.name] = value if dump is None or value is None else dump(value)
+        replacement = self.model.from_dict(merged)
+        return self._item_response(request, await self._store(current, replacement, from_header))
+
+    async def remove(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
+        header = _expected_version(request.headers.get("if-match"), key)
+        if header is not None:
+            current = await self.repository.get(key)
+            self._check_version(current, header, True)  # noqa: FBT003
+        try:
+            await self.repository.delete(key, expected_version=header)
+        except ConcurrencyConflict:
+            raise Problem(412, "precondition_failed", "the item changed meanwhile") from None
+        return Response(None, status_code=204)
+
+    async def not_allowed(self, allowed: str) -> Response[Any]:
+        raise Problem(
+            405, "method_not_allowed", "this method is not enabled here", headers={"Allow": allowed}
+        )
+
+
+def _merge_patch(target: Any, patch_value: Any) -> Any:
+    """RFC 7396: objects merge recursively, null removes, anything else replaces."""
+    if not isinstance(patch_value, dict):
+        return patch_value
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch_value.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+def _prefix(request: Request[Any, Any, Any]) -> str:
+    return str(request.scope.get("root_path", "") or "")
+
+
+def _page_links(request: Request[Any, Any, Any], page: int, last: int) -> dict[str, Any]:
+    def href(number: int) -> dict[str, str]:
+        params = [
+            (k, v)
+            for k in request.query_params
+            for v in request.query_params.getall(k)
+            if k != "page"
+        ]
+        params.append(("page", str(number)))
+        from urllib.parse import urlencode  # noqa: PLC0415 - only here
+
+        return {"href": f"{request.url.path}?{urlencode(params)}"}
+
+    links = {"self": href(page), "first": href(1), "last": href(last)}
+    if page > 1:
+        links["prev"] = href(min(page - 1, last))
+    if page < last:
+        links["next"] = href(page + 1)
+    return links
+
+
+def resource_router(resource: Resource, repository: Repository[Any], settings: Any) -> Router:
+    """Build the Litestar router of one resource."""
+    h = _Handlers(resource, repository, settings)
+    name = resource.model.__model__.collection
+    enabled = resource.methods
+    collection_allow = ", ".join(["GET", "HEAD", *(["POST"] if "POST" in enabled else [])])
+    item_allow = ", ".join(["GET", "HEAD", *sorted(enabled & {"PUT", "PATCH", "DELETE"})])
+
+    @get("/", name=f"{name}:list", operation_id=f"{name}-list")
+    async def list_items(request: Request[Any, Any, Any]) -> Response[Any]:
+        return await h.collection(request)
+
+    @get("/meta", name=f"{name}:meta", operation_id=f"{name}-meta")
+    async def meta() -> Response[Any]:
+        return await h.meta()
+
+    @get("/schema", name=f"{name}:schema", operation_id=f"{name}-schema")
+    async def schema() -> Response[Any]:
+        return await h.schema()
+
+    @get("/{key:str}", name=f"{name}:item", operation_id=f"{name}-item")
+    async def get_item(request: Request[Any, Any, Any], key: str) -> Response[Any]:
+        return await h.item(request, key)
+
+    handlers: list[HTTPRouteHandler] = [list_items, meta, schema, get_item]
+
+    if "POST" in enabled:
+
+        @post("/", name=f"{name}:create", operation_id=f"{name}-create")
+        async def create(request: Request[Any, Any, Any]) -> Response[Any]:
+            return await h.create(request)
+
+        handlers.append(create)
+    else:
+
+        @post(
+            "/",
+            name=f"{name}:create-disabled",
+            operation_id=f"{name}-create-disabled",
+            include_in_schema=False,
+        )
+        async def create_disabled() -> Response[Any]:
+            return await h.not_allowed(collection_allow)
+
+        handlers.append(create_disabled)
+
+    item_methods = {
+        "PUT": (put, h.replace),
+        "PATCH": (patch, h.merge),
+        "DELETE": (delete, h.remove),
+    }
+    for method, (decorator, action) in item_methods.items():
+        handlers.append(_item_handler(name, method, decorator, action, enabled, item_allow, h))
+    return Router(path=resource.collection_path, route_handlers=handlers)
+
+
+def _item_handler(
+    name: str,
+    method: str,
+    decorator: Any,
+    action: Any,
+    enabled: frozenset[str],
+    allow: str,
+    h: _Handlers,
+) -> HTTPRouteHandler:
+    if method == "DELETE" and method in enabled:
+
+        async def delete_item(request: Request[Any, Any, Any], key: str) -> None:
+            await action(request, key)
+
+        return decorator(
+            "/{key:str}", name=f"{name}:delete", operation_id=f"{name}-delete", status_code=204
+        )(delete_item)  # type: ignore[no-any-return]
+    if method in enabled:
+
+        async def handler(request: Request[Any, Any, Any], key: str) -> Response[Any]:
+            return await action(request, key)
+
+        return decorator(
+            "/{key:str}",
+            name=f"{name}:{method.lower()}",
+            operation_id=f"{name}-{method.lower()}",
+            status_code=200,
+        )(handler)  # type: ignore[no-any-return]
+
+    async def disabled(key: str) -> Response[Any]:  # noqa: ARG001 - the path names it
+        return await h.not_allowed(allow)
+
+    return decorator(
+        "/{key:str}",
+        name=f"{name}:{method.lower()}-disabled",
+        operation_id=f"{name}-{method.lower()}-disabled",
+        include_in_schema=False,
+        status_code=405,
+    )(disabled)  # type: ignore[no-any-return]
+
+
+def resources_from(
+    models: Sequence[Any], overrides: Mapping[type[Any], Resource] | None = None
+) -> list[Resource]:
+    """Resources for Models, given as classes (read-only) or :class:`Resource` objects."""
+    out = []
+    for entry in models:
+        if isinstance(entry, Resource):
+            out.append(entry)
+        else:
+            out.append((overrides or {}).get(entry) or Resource(entry))
+    return out
