@@ -1,37 +1,22 @@
-"""A minimal taskboard service: health, and each Model's metadata and JSON Schema.
+"""The taskboard service: Projects and Tasks over REST, on MongoDB or the embedded store.
 
-The REST resources generated from the Models arrive with the REST interface;
-until then this service publishes what the Models already know about
-themselves. Run it with the README's command.
+Configuration comes from ``cfg.yml``, ``HEXKERNEL_...`` variables (set
+``HEXKERNEL_MONGO__URI`` to run on MongoDB) and the defaults. Run it with the
+README's command.
 """
 
-from typing import Any
-
-from litestar import Litestar, get
-
+from hexkernel.interfaces.bootstrap import RootContainer, Service
+from hexkernel.interfaces.config import load_settings
+from hexkernel.interfaces.http.app import create_app
+from hexkernel.interfaces.http.resources import Resource
 from taskboard.models import Project, Task
 
-MODELS = (Project, Task)
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
-
-@get("/health", sync_to_thread=False)
-def health() -> dict[str, str]:
-    """Report that the service is up."""
-    return {"status": "ok"}
-
-
-def _meta_routes(model: type[Any]) -> list[Any]:
-    path = f"/{model.__model__.collection}"
-
-    @get(f"{path}/meta", name=f"{path}-meta", sync_to_thread=False)
-    def meta() -> dict[str, Any]:
-        return model.describe()
-
-    @get(f"{path}/schema", name=f"{path}-schema", sync_to_thread=False)
-    def schema() -> dict[str, Any]:
-        return model.json_schema()
-
-    return [meta, schema]
-
-
-app = Litestar(route_handlers=[health, *(r for m in MODELS for r in _meta_routes(m))])
+settings = load_settings()
+service = Service(RootContainer.from_settings(settings), [Project, Task])
+app = create_app(
+    service,
+    [Resource(Project, methods=WRITES), Resource(Task, methods=WRITES)],
+    title="Taskboard",
+)
