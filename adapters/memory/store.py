@@ -80,8 +80,14 @@ class InMemoryStore:
         return table
 
     def replace_table(self, table: _Table) -> None:
-        """Install ``table`` as the collection of its name (a committed transaction)."""
-        self._tables[table.name] = table
+        """Install the content of ``table`` as the collection of its name (a committed transaction).
+
+        The store's table object is kept and refilled, so repositories made
+        before the commit see its writes.
+        """
+        current = self.table(table.name)
+        current.documents = table.documents
+        current.indexes = table.indexes
 
     def collection_names(self) -> list[str]:
         """The names of the collections holding documents."""

@@ -5,6 +5,7 @@ version carries the version in its filter, so the check and the write are one
 atomic server operation.
 """
 
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -23,8 +24,9 @@ from hexkernel.core.query import And, Condition, Expr, Not, Op, Or, SortKey
 
 __all__ = ("MongoCollection", "mongo_filter", "mongo_update")
 
+log = logging.getLogger("hexkernel.mongo")
+
 _COMMAND_NOT_FOUND = 59
-_NAMESPACE_EXISTS = 48
 
 _COMPARISONS = {Op.NE: "$ne", Op.GT: "$gt", Op.GTE: "$gte", Op.LT: "$lt", Op.LTE: "$lte"}
 
@@ -35,6 +37,10 @@ def _condition(condition: Condition) -> dict[str, Any]:
     op = condition.op
     if op is Op.EQ:
         return {path: {"$eq": value}}
+    if op in (Op.LT, Op.LTE):
+        # MongoDB never matches null with $lt/$lte (different BSON types); saying
+        # so explicitly costs nothing and keeps servers that order null first honest.
+        return {path: {_COMPARISONS[op]: value, "$ne": None}}
     if op in _COMPARISONS:
         return {path: {_COMPARISONS[op]: value}}
     if op is Op.IN:
@@ -161,6 +167,8 @@ class MongoCollection:
         fields: frozenset[str] | None,
     ) -> list[dict[str, Any]]:
         """Return matching documents, ordered and windowed."""
+        if limit == 0:
+            return []  # pymongo reads a limit of 0 as "no limit"
         projection = None if fields is None else {storage_path(f): 1 for f in fields} | {"_id": 1}
         sort = [(storage_path(k.path), -1 if k.descending else 1) for k in order] or None
         with translated(self._model):
@@ -261,25 +269,28 @@ class MongoCollection:
         return IndexReport(tuple(created), tuple(differing), extra, schema_applied=applied)
 
     async def _apply_schema(self, schema: dict[str, Any]) -> bool:
+        """Create the collection with the validator, or install it with ``collMod``.
+
+        Returns False when the server cannot change an existing collection's
+        validator (no ``collMod``): the collection keeps the one it has.
+        """
         database = self._collection.database
         name = self._collection.name
         validator = {"$jsonSchema": schema}
         with translated(self._model):
-            try:
+            exists = bool(await database.list_collection_names(filter={"name": name}))
+            if not exists:
                 await database.create_collection(
                     name, validator=validator, validationLevel="strict", check_exists=False
                 )
-            except OperationFailure as exc:
-                if exc.code != _NAMESPACE_EXISTS:
-                    raise
-            else:
                 return True
             try:
                 await database.command(
                     "collMod", name, validator=validator, validationLevel="strict"
                 )
             except OperationFailure as exc:
-                if exc.code == _COMMAND_NOT_FOUND:
-                    return False  # a server without collMod: the existing validator stays
+                if exc.code == _COMMAND_NOT_FOUND or "unsupported" in str(exc).lower():
+                    log.warning("%s: the server cannot replace the collection validator", name)
+                    return False
                 raise
         return True

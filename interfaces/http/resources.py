@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from hexkernel.core.errors import ConcurrencyConflict, ErrorItem, ValidationError
 from hexkernel.core.ports.repository import Repository
@@ -327,7 +328,7 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
         return await h.schema()
 
     @get("/{key:str}", name=f"{name}:item", operation_id=f"{name}-item")
-    async def get_item(request: Request[Any, Any, Any], key: str) -> Response[Any]:
+    async def get_item(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
         return await h.item(request, key)
 
     handlers: list[HTTPRouteHandler] = [list_items, meta, schema, get_item]
@@ -373,7 +374,7 @@ def _item_handler(
 ) -> HTTPRouteHandler:
     if method == "DELETE" and method in enabled:
 
-        async def delete_item(request: Request[Any, Any, Any], key: str) -> None:
+        async def delete_item(request: Request[Any, Any, Any], key: FromPath[str]) -> None:
             await action(request, key)
 
         return decorator(
@@ -381,7 +382,7 @@ def _item_handler(
         )(delete_item)  # type: ignore[no-any-return]
     if method in enabled:
 
-        async def handler(request: Request[Any, Any, Any], key: str) -> Response[Any]:
+        async def handler(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
             return await action(request, key)
 
         return decorator(
@@ -391,7 +392,7 @@ def _item_handler(
             status_code=200,
         )(handler)  # type: ignore[no-any-return]
 
-    async def disabled(key: str) -> Response[Any]:  # noqa: ARG001 - the path names it
+    async def disabled(key: FromPath[str]) -> Response[Any]:  # noqa: ARG001 - the path names it
         return await h.not_allowed(allow)
 
     return decorator(

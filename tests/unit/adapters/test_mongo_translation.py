@@ -63,7 +63,7 @@ class TestFilters:
 
     def test_embedded_paths_and_decimals(self):
         assert mongo_filter(Everything.home.city == "x") == {"home.city": {"$eq": "x"}}
-        assert mongo_filter(Everything.amount < 2) == {"amount": {"$lt": Decimal(2)}}
+        assert mongo_filter(Everything.amount < 2) == {"amount": {"$lt": Decimal(2), "$ne": None}}
 
 
 def test_updates_bump_the_version_in_the_same_operation():
