@@ -359,13 +359,24 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
         "DELETE": (delete, h.remove),
     }
     for method, (decorator, action) in item_methods.items():
-        handlers.append(_item_handler(name, method, decorator, action, enabled, item_allow, h))
+        handlers.append(
+            _item_handler(
+                name,
+                method,
+                decorator=decorator,
+                action=action,
+                enabled=enabled,
+                allow=item_allow,
+                h=h,
+            )
+        )
     return Router(path=resource.collection_path, route_handlers=handlers)
 
 
 def _item_handler(
     name: str,
     method: str,
+    *,
     decorator: Any,
     action: Any,
     enabled: frozenset[str],
