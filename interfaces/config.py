@@ -238,7 +238,8 @@ def load_settings(
 
     Args:
         schema: The settings class (:class:`Settings` or a subclass).
-        config_file: A YAML file; ``None`` reads ``./cfg.yml`` when it exists.
+        config_file: A YAML file; ``None`` reads ``$HEXKERNEL_CONFIG``, else
+            ``./cfg.yml`` when it exists.
         environ: The environment (``os.environ`` by default).
         flags: Values from the command line, by dotted key (``{"http.port": 9000}``);
             ``None`` values are ignored.
@@ -246,11 +247,14 @@ def load_settings(
     Raises:
         ConfigurationError: Naming every invalid key.
     """
+    env = os.environ if environ is None else environ
+    if config_file is None and env.get("HEXKERNEL_CONFIG"):
+        config_file = env["HEXKERNEL_CONFIG"]
     path = Path(config_file) if config_file is not None else Path("cfg.yml")
     data: dict[str, Any] = {}
     if config_file is not None or path.exists():
         data = _from_file(path)
-    data = _merge(data, _from_env(os.environ if environ is None else environ))
+    data = _merge(data, _from_env({k: v for k, v in env.items() if k != "HEXKERNEL_CONFIG"}))
     data = _merge(data, _nest({k: v for k, v in (flags or {}).items() if v is not None}))
     try:
         return _CONVERTER.structure(data, schema)
