@@ -118,19 +118,12 @@ def predefined_filter(method: Callable[[type[Any]], Expr | None]) -> classmethod
 
 
 def _filters_of(model: type[Any]) -> list[Callable[[], Expr | None]]:
-    found = []
-    for name in dir(model):
-        if name.startswith("__"):
-            continue
-        member = model.__dict__.get(name)
-        for klass in model.__mro__:
-            if name in klass.__dict__:
-                member = klass.__dict__[name]
-                break
-        function = getattr(member, "__func__", None)
-        if function is not None and getattr(function, _FILTER_MARK, False):
-            found.append(getattr(model, name))
-    return found
+    names: dict[str, None] = {}
+    for klass in reversed(model.__mro__):
+        for name, member in vars(klass).items():
+            if isinstance(member, classmethod) and getattr(member.__func__, _FILTER_MARK, False):
+                names[name] = None
+    return [getattr(model, name) for name in names]
 
 
 _FILTERS: dict[type[Any], list[Callable[[], Expr | None]]] = {}

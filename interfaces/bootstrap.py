@@ -75,7 +75,10 @@ class Service:
     def __init__(self, container: RootContainer, models: Sequence[type[Any]]) -> None:
         self.container = container
         self.models = tuple(models)
-        self.repositories: dict[type[Any], Repository[Any]] = {}
+        # Making a repository does no I/O (the MongoDB client connects lazily).
+        self.repositories: dict[type[Any], Repository[Any]] = {
+            m: container.repository(m) for m in self.models
+        }
 
     @property
     def storage(self) -> str:
@@ -89,9 +92,7 @@ class Service:
         if self.storage == "memory":
             log.warning("no mongo.uri configured: running on the embedded in-memory store")
         reports = {}
-        for model in self.models:
-            repository = self.container.repository(model)
-            self.repositories[model] = repository
+        for model, repository in self.repositories.items():
             bind(model, repository)
             report = await repository.sync()
             reports[model.__name__] = report

@@ -69,16 +69,12 @@ def create_app(
         finally:
             await service.shutdown()
 
-    class LazyRepository:
-        """Resolves the bound repository at request time (start-up binds it)."""
-
-        def __init__(self, model: type[Any]) -> None:
-            self._model = model
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(service.repositories[self._model], name)
-
-    routers = [resource_router(r, LazyRepository(r.model), settings) for r in resources]  # type: ignore[arg-type]
+    unknown = [r.model.__name__ for r in resources if r.model not in service.repositories]
+    if unknown:
+        raise ValueError(
+            f"the service does not store {', '.join(unknown)}: add them to Service(...)"
+        )
+    routers = [resource_router(r, service.repositories[r.model], settings) for r in resources]
     return Litestar(
         route_handlers=[health, *routers],
         lifespan=[lifespan],
