@@ -15,6 +15,7 @@ from litestar.exceptions import HTTPException
 
 from hexkernel.core.errors import (
     ConcurrencyConflict,
+    DomainError,
     DuplicateKey,
     HexkernelError,
     NotFound,
@@ -134,6 +135,8 @@ def _from_hexkernel(request: Request[Any, Any, Any], exc: HexkernelError) -> Res
             {"field": f, "code": "duplicate", "message": "is already taken"} for f in exc.fields
         ]
         return problem_response(request, 409, "duplicate_key", str(exc), errors=fields)
+    if isinstance(exc, DomainError):
+        return problem_response(request, 409, "domain_error", str(exc))
     if isinstance(exc, PartialDocument):
         return problem_response(request, 409, "partial_document", str(exc))
     if isinstance(exc, (StoreUnavailable, TransactionsUnsupported)):

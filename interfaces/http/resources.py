@@ -8,7 +8,7 @@ into repository calls through the port and back, and every error goes through
 """
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -16,12 +16,39 @@ from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
+from hexkernel.core.actions import ActionSpec, actions_of
 from hexkernel.core.errors import ConcurrencyConflict, ErrorItem, ValidationError
 from hexkernel.core.ports.repository import Repository
 from hexkernel.interfaces.http.problems import Problem
 from hexkernel.interfaces.http.query_params import parse_list_params
 
-__all__ = ("WRITE_METHODS", "Resource", "resource_router")
+__all__ = ("WRITE_METHODS", "Hooks", "Resource", "resource_router")
+
+Hook = Callable[..., Awaitable[None]]
+
+
+@attrs.frozen
+class Hooks:
+    """Async extension points around the generated writes (domain logic, side effects).
+
+    ``before_*`` hooks may change the object or refuse the write by raising
+    a hexkernel error (a ``ValidationError`` becomes 400, a ``DomainError``
+    409); ``after_*`` hooks see the stored object. ``before_update`` and
+    ``after_update`` also receive the object as it was before.
+    """
+
+    before_create: Hook | None = None
+    after_create: Hook | None = None
+    before_update: Hook | None = None
+    after_update: Hook | None = None
+    before_delete: Hook | None = None
+    after_delete: Hook | None = None
+
+
+async def _run(hook: Hook | None, *args: Any) -> None:
+    if hook is not None:
+        await hook(*args)
+
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _JSON_TYPES = ("application/json",)
@@ -37,6 +64,7 @@ class Resource:
         methods: The write methods enabled (reads are always on).
         path: The collection path; by default ``/`` + the Model's collection.
         max_page_size: The largest ``page_size`` allowed (default from settings).
+        hooks: Extension points around create, update and delete.
     """
 
     model: type[Any]
@@ -45,6 +73,7 @@ class Resource:
     )
     path: str | None = None
     max_page_size: int | None = None
+    hooks: Hooks = attrs.field(factory=Hooks)
 
     def __attrs_post_init__(self) -> None:
         unknown = self.methods - WRITE_METHODS
@@ -86,13 +115,20 @@ class _Handlers:
         self.base = resource.collection_path
         self.default_page_size = settings.http.default_page_size
         self.max_page_size = resource.max_page_size or settings.http.max_page_size
+        self.hooks = resource.hooks
+        self.actions = actions_of(resource.model)
 
     # ------------------------------------------------------------ shapes
     def _links(self, prefix: str, item: Any) -> dict[str, Any]:
-        return {
-            "self": {"href": f"{prefix}{self.base}/{item.id}"},
+        href = f"{prefix}{self.base}/{item.id}"
+        links: dict[str, Any] = {
+            "self": {"href": href},
             "collection": {"href": f"{prefix}{self.base}"},
         }
+        for name, spec in self.actions.items():
+            if spec.is_available(item):
+                links[name] = {"href": f"{href}/{name}", "method": "POST"}
+        return links
 
     def represent(self, request: Request[Any, Any, Any], item: Any) -> dict[str, Any]:
         """The wire form of an item with its links."""
@@ -160,7 +196,9 @@ class _Handlers:
         if isinstance(body, list):
             return await self._create_many(request, body)
         item = self.model.from_dict(body, writable_only=True)
+        await _run(self.hooks.before_create, item)
         await self.repository.insert(item)
+        await _run(self.hooks.after_create, item)
         return self._item_response(request, item, 201)
 
     async def _create_many(
@@ -178,7 +216,11 @@ class _Handlers:
             )
         if not items:
             raise Problem(400, "validation_error", "the array holds no item")
+        for item in items:
+            await _run(self.hooks.before_create, item)
         await self.repository.insert_many(items)
+        for item in items:
+            await _run(self.hooks.after_create, item)
         return Response({"_items": [self.represent(request, i) for i in items]}, status_code=201)
 
     def _expected(
@@ -208,12 +250,15 @@ class _Handlers:
         for field in self.info.fields:
             if field.read_only:
                 object.__setattr__(replacement, field.name, getattr(current, field.name))
+        await _run(self.hooks.before_update, current, replacement)
         try:
-            return await self.repository.save(replacement)
+            stored = await self.repository.save(replacement)
         except ConcurrencyConflict:
             if from_header:
                 raise Problem(412, "precondition_failed", "the item changed meanwhile") from None
             raise
+        await _run(self.hooks.after_update, current, stored)
+        return stored
 
     async def replace(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
         body = await self._body(request, _JSON_TYPES)
@@ -254,14 +299,45 @@ class _Handlers:
 
     async def remove(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
         header = _expected_version(request.headers.get("if-match"), key)
-        if header is not None:
-            current = await self.repository.get(key)
-            self._check_version(current, header, True)  # noqa: FBT003
+        current = await self.repository.get(key)
+        self._check_version(current, header, True)  # noqa: FBT003
+        await _run(self.hooks.before_delete, current)
         try:
-            await self.repository.delete(key, expected_version=header)
+            await self.repository.delete(key, expected_version=current.version)
         except ConcurrencyConflict:
-            raise Problem(412, "precondition_failed", "the item changed meanwhile") from None
+            if header is not None:
+                raise Problem(412, "precondition_failed", "the item changed meanwhile") from None
+            raise
+        await _run(self.hooks.after_delete, current)
         return Response(None, status_code=204)
+
+    async def act(
+        self, request: Request[Any, Any, Any], key: str, spec: ActionSpec
+    ) -> Response[Any]:
+        raw = await request.body()
+        body: Any = {}
+        if raw.strip():
+            body = await self._body(request, _JSON_TYPES)
+        if not isinstance(body, dict):
+            raise ValidationError.single("", "invalid_type", "must be a JSON object", spec.name)
+        expected, from_header = self._expected(request, key, body)
+        arguments = spec.arguments_model().from_dict(body)
+        current = await self.repository.get(key)
+        self._check_version(current, expected, from_header)
+        if not spec.is_available(current):
+            raise Problem(409, "action_unavailable", f"{spec.name} does not apply to this item now")
+        previous = self.model.from_document(current.to_document())
+        kwargs = {f.name: getattr(arguments, f.name) for f in arguments.__model__.fields}
+        await getattr(current, spec.method)(**kwargs)
+        await _run(self.hooks.before_update, previous, current)
+        try:
+            stored = await self.repository.save(current)
+        except ConcurrencyConflict:
+            if from_header:
+                raise Problem(412, "precondition_failed", "the item changed meanwhile") from None
+            raise
+        await _run(self.hooks.after_update, previous, stored)
+        return self._item_response(request, stored)
 
     async def not_allowed(self, allowed: str) -> Response[Any]:
         raise Problem(
@@ -353,6 +429,9 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
 
         handlers.append(create_disabled)
 
+    for action_name, spec in h.actions.items():
+        handlers.append(_action_handler(name, action_name, spec, h))
+
     item_methods = {
         "PUT": (put, h.replace),
         "PATCH": (patch, h.merge),
@@ -371,6 +450,20 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
             )
         )
     return Router(path=resource.collection_path, route_handlers=handlers)
+
+
+def _action_handler(
+    name: str, action_name: str, spec: ActionSpec, h: _Handlers
+) -> HTTPRouteHandler:
+    async def run_action(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
+        return await h.act(request, key, spec)
+
+    return post(  # type: ignore[no-any-return]
+        f"/{{key:str}}/{action_name}",
+        name=f"{name}:action:{action_name}",
+        operation_id=f"{name}-action-{action_name}",
+        status_code=200,
+    )(run_action)
 
 
 def _item_handler(

@@ -5,6 +5,7 @@ import enum
 
 from hexkernel.core import Field, Model
 from hexkernel.core import validators as v
+from hexkernel.core.actions import action
 from hexkernel.core.converters import normalize_text
 from hexkernel.core.generators import CurrentUser
 
@@ -33,3 +34,13 @@ class Task(Model, prefix="tsk"):
     tags: list[str] = Field(factory=list, validators=[v.UniqueItems(), v.Each(v.Length(max=30))])
     due: dt.date | None = None
     owner: str | None = Field(factory=CurrentUser())
+
+    @action(available=lambda task: task.status is not Status.DONE)
+    async def complete(self) -> None:
+        """Mark the task done (offered only while it is not)."""
+        self.status = Status.DONE
+
+    @action(available=lambda task: task.status is Status.DONE)
+    async def reopen(self) -> None:
+        """Open a finished task again."""
+        self.status = Status.OPEN

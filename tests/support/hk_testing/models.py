@@ -10,6 +10,7 @@ import argon2
 
 from hexkernel.core import Embedded, Field, Model
 from hexkernel.core import validators as v
+from hexkernel.core.actions import action
 from hexkernel.core.converters import HashPassword, lower, normalize_text, strip
 from hexkernel.core.generators import CurrentUser, Timestamp, Uuid4
 from hexkernel.core.marshallers import DateAsDatetime, EpochMillis, EpochSeconds
@@ -55,6 +56,16 @@ class Task(Model, prefix="tsk"):
     due: dt.date | None = None
     estimate: float | None = Field(default=None, validators=[v.Range(min=0, exclusive_min=True)])
     owner: str | None = Field(factory=CurrentUser())
+
+    @action(available=lambda task: task.status is not Status.DONE)
+    async def complete(self) -> None:
+        self.status = Status.DONE
+
+    @action
+    async def reprioritise(self, priority: int, reason: str = "") -> None:
+        self.priority = priority
+        if reason:
+            self.tags = [*self.tags, reason]
 
 
 class Everything(Model):

@@ -6,20 +6,46 @@ import pytest
 from hk_testing.models import Task, User
 from litestar.testing import AsyncTestClient
 
+from hexkernel.core import DomainError
 from hexkernel.interfaces.bootstrap import RootContainer, Service
 from hexkernel.interfaces.config import HttpSettings, Settings
 from hexkernel.interfaces.http.app import create_app
-from hexkernel.interfaces.http.resources import Resource
+from hexkernel.interfaces.http.resources import Hooks, Resource
 
 pytestmark = pytest.mark.anyio
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+EVENTS: list[tuple[str, str]] = []
+
+
+async def refuse_forbidden_titles(task):
+    if task.title == "forbidden":
+        raise DomainError("this title is not allowed")
+    EVENTS.append(("before_create", task.title))
+
+
+async def record_update(previous, task):
+    EVENTS.append(("after_update", f"{previous.priority}->{task.priority}"))
+
+
+async def record_delete(task):
+    EVENTS.append(("after_delete", task.title))
+
+
+HOOKS = Hooks(
+    before_create=refuse_forbidden_titles, after_update=record_update, after_delete=record_delete
+)
+
+
 @pytest.fixture
 async def client():
+    EVENTS.clear()
     settings = Settings(http=HttpSettings(max_body_bytes=2048, max_page_size=50))
     service = Service(RootContainer.from_settings(settings), [Task, User])
-    app = create_app(service, [Resource(Task, methods=WRITES), Resource(User, methods={"POST"})])
+    app = create_app(
+        service, [Resource(Task, methods=WRITES, hooks=HOOKS), Resource(User, methods={"POST"})]
+    )
     async with AsyncTestClient(app) as test_client:
         yield test_client
 
@@ -46,9 +72,12 @@ class TestReading:
         body = created.json()
         assert created.headers["location"] == f"/tasks/{body['id']}"
         assert body["version"] == 1
+        href = f"/tasks/{body['id']}"
         assert body["_links"] == {
-            "self": {"href": f"/tasks/{body['id']}"},
+            "self": {"href": href},
             "collection": {"href": "/tasks"},
+            "complete": {"href": f"{href}/complete", "method": "POST"},
+            "reprioritise": {"href": f"{href}/reprioritise", "method": "POST"},
         }
         fetched = await client.get(created.headers["location"])
         assert fetched.status_code == 200
@@ -251,3 +280,49 @@ async def test_every_response_carries_a_request_id(client):
     assert echoed.headers["x-request-id"] == "abc-123"
     generated = await client.get("/tasks/tsk_nothing")
     assert len(generated.headers["x-request-id"]) == 32
+
+
+class TestActionsAndHooks:
+    async def test_an_action_runs_with_validated_arguments_and_is_saved(self, client):
+        created = await create(client, priority=2)
+        url = created.headers["location"]
+        moved = await client.post(f"{url}/reprioritise", json={"priority": 5, "reason": "urgent"})
+        assert moved.status_code == 200, moved.text
+        body = moved.json()
+        assert (body["priority"], body["tags"], body["version"]) == (5, ["urgent"], 2)
+        bad = await client.post(f"{url}/reprioritise", json={"priority": "high", "x": 1})
+        errors = assert_problem(bad, 400, "validation_error")["errors"]
+        assert {(e["field"], e["code"]) for e in errors} == {
+            ("priority", "invalid_type"),
+            ("x", "unknown_field"),
+        }
+        assert ("after_update", "2->5") in EVENTS
+
+    async def test_an_unavailable_action_is_409_and_unlinked(self, client):
+        created = await create(client)
+        url = created.headers["location"]
+        done = await client.post(f"{url}/complete")
+        assert done.json()["status"] == "done"
+        assert "complete" not in done.json()["_links"]
+        assert_problem(await client.post(f"{url}/complete"), 409, "action_unavailable")
+
+    async def test_actions_honour_optimistic_locking(self, client):
+        created = await create(client)
+        url = created.headers["location"]
+        await client.patch(url, json={"priority": 4})
+        stale = await client.post(f"{url}/complete", headers={"If-Match": created.headers["etag"]})
+        assert_problem(stale, 412, "precondition_failed")
+
+    async def test_hooks_run_around_writes_and_can_refuse(self, client):
+        assert_problem(
+            await client.post("/tasks", json={"title": "forbidden"}), 409, "domain_error"
+        )
+        assert (await client.get("/tasks")).json()["_meta"]["total"] == 0
+        created = await create(client, title="kept", priority=1)
+        await client.patch(created.headers["location"], json={"priority": 3})
+        await client.delete(created.headers["location"])
+        assert EVENTS == [
+            ("before_create", "kept"),
+            ("after_update", "1->3"),
+            ("after_delete", "kept"),
+        ]
