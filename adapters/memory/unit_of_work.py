@@ -10,20 +10,14 @@ step, with no ``await`` in between, so other tasks see all or nothing.
 """
 
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
-
-import tenacity
+from typing import Any, TypeVar
 
 from hexkernel.adapters._documents import DocumentRepository
+from hexkernel.adapters._unit_of_work import UnitOfWorkBase, run_with_retries
 from hexkernel.adapters.memory.store import InMemoryCollection, InMemoryStore, _Table
 from hexkernel.core.errors import ConcurrencyConflict
-from hexkernel.core.persistence import activate, deactivate
 from hexkernel.core.ports.repository import Repository
 from hexkernel.core.ports.unit_of_work import UnitOfWork
-
-if TYPE_CHECKING:
-    from contextvars import Token
 
 __all__ = ("InMemoryUnitOfWork", "InMemoryUnitOfWorkFactory")
 
@@ -31,14 +25,13 @@ M = TypeVar("M")
 R = TypeVar("R")
 
 
-class InMemoryUnitOfWork:
+class InMemoryUnitOfWork(UnitOfWorkBase):
     """One transaction on an :class:`InMemoryStore`."""
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
         self._tables: dict[str, tuple[_Table, dict[str, Any]]] = {}
         self._repositories: dict[type[Any], Repository[Any]] = {}
-        self._token: Token[Any] | None = None
         self._done = False
 
     def _table(self, name: str) -> _Table:
@@ -57,25 +50,10 @@ class InMemoryUnitOfWork:
             self._repositories[model] = repository
         return repository
 
-    async def __aenter__(self) -> Self:
-        self._token = activate(self)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._token is not None:
-            deactivate(self._token)
-            self._token = None
-        if self._done:
-            return
-        if exc is None:
-            await self.commit()
-        else:
-            await self.rollback()
+    @property
+    def open(self) -> bool:
+        """Whether the transaction has not been committed or rolled back yet."""
+        return not self._done
 
     async def commit(self) -> None:
         """Check for conflicting writes, then install every touched collection at once."""
@@ -134,13 +112,4 @@ class InMemoryUnitOfWorkFactory:
 
     async def run(self, work: Callable[[UnitOfWork], Awaitable[R]]) -> R:
         """Run ``work`` in a transaction, again from the start when the commit conflicts."""
-        async for attempt in tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception(_transient),
-            stop=tenacity.stop_after_attempt(self._attempts),
-            wait=tenacity.wait_random(0, 0.01),
-            reraise=True,
-        ):
-            with attempt:
-                async with self() as uow:
-                    return await work(uow)
-        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+        return await run_with_retries(self, work, transient=_transient, attempts=self._attempts)

@@ -10,8 +10,7 @@ with tenacity.
 """
 
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import tenacity
 from pymongo import AsyncMongoClient
@@ -20,14 +19,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from hexkernel.adapters._documents import DocumentRepository
+from hexkernel.adapters._unit_of_work import UnitOfWorkBase, run_with_retries
 from hexkernel.adapters.mongo.collection import MongoCollection
 from hexkernel.adapters.mongo.errors import translated
-from hexkernel.core.persistence import activate, deactivate
 from hexkernel.core.ports.repository import Repository
 from hexkernel.core.ports.unit_of_work import UnitOfWork
-
-if TYPE_CHECKING:
-    from contextvars import Token
 
 __all__ = ("MongoUnitOfWork", "MongoUnitOfWorkFactory")
 
@@ -43,7 +39,7 @@ def _has_label(exc: BaseException, label: str) -> bool:
     return False
 
 
-class MongoUnitOfWork:
+class MongoUnitOfWork(UnitOfWorkBase):
     """One MongoDB transaction."""
 
     def __init__(
@@ -54,7 +50,6 @@ class MongoUnitOfWork:
         self._attempts = attempts
         self._session: AsyncClientSession | None = None
         self._repositories: dict[type[Any], Repository[Any]] = {}
-        self._token: Token[Any] | None = None
 
     @property
     def session(self) -> AsyncClientSession:
@@ -73,33 +68,20 @@ class MongoUnitOfWork:
             self._repositories[model] = repository
         return repository
 
-    async def __aenter__(self) -> Self:
+    @property
+    def open(self) -> bool:
+        """Whether the transaction is still running."""
+        return self._session is not None and self._session.in_transaction
+
+    async def _begin(self) -> None:
         with translated("transaction"):
             self._session = self._client.start_session()
             await self._session.start_transaction()
-        self._token = activate(self)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._token is not None:
-            deactivate(self._token)
-            self._token = None
-        session = self._session
-        if session is None:
-            return
-        try:
-            if exc is None and session.in_transaction:
-                await self.commit()
-            elif session.in_transaction:
-                await self.rollback()
-        finally:
+    async def _end(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
             await session.end_session()
-            self._session = None
 
     async def commit(self) -> None:
         """Commit, retrying while the outcome of the commit is unknown."""
@@ -142,13 +124,9 @@ class MongoUnitOfWorkFactory:
 
     async def run(self, work: Callable[[UnitOfWork], Awaitable[R]]) -> R:
         """Run ``work`` in a transaction, again from the start on a transient transaction error."""
-        async for attempt in tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception(lambda e: _has_label(e, "TransientTransactionError")),
-            stop=tenacity.stop_after_attempt(self._attempts),
-            wait=tenacity.wait_random_exponential(multiplier=0.01, max=0.5),
-            reraise=True,
-        ):
-            with attempt:
-                async with self() as uow:
-                    return await work(uow)
-        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+        return await run_with_retries(
+            self,
+            work,
+            transient=lambda e: _has_label(e, "TransientTransactionError"),
+            attempts=self._attempts,
+        )
