@@ -250,14 +250,18 @@ class _Handlers:
         for field in self.info.fields:
             if field.read_only:
                 object.__setattr__(replacement, field.name, getattr(current, field.name))
-        await _run(self.hooks.before_update, current, replacement)
+        return await self._save(current, replacement, from_header)
+
+    async def _save(self, previous: Any, item: Any, from_header: bool) -> Any:  # noqa: FBT001
+        """Save an update between its hooks; a lost race is 412 for If-Match, else 409."""
+        await _run(self.hooks.before_update, previous, item)
         try:
-            stored = await self.repository.save(replacement)
+            stored = await self.repository.save(item)
         except ConcurrencyConflict:
             if from_header:
                 raise Problem(412, "precondition_failed", "the item changed meanwhile") from None
             raise
-        await _run(self.hooks.after_update, current, stored)
+        await _run(self.hooks.after_update, previous, stored)
         return stored
 
     async def replace(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
@@ -329,15 +333,7 @@ class _Handlers:
         previous = self.model.from_document(current.to_document())
         kwargs = {f.name: getattr(arguments, f.name) for f in arguments.__model__.fields}
         await getattr(current, spec.method)(**kwargs)
-        await _run(self.hooks.before_update, previous, current)
-        try:
-            stored = await self.repository.save(current)
-        except ConcurrencyConflict:
-            if from_header:
-                raise Problem(412, "precondition_failed", "the item changed meanwhile") from None
-            raise
-        await _run(self.hooks.after_update, previous, stored)
-        return self._item_response(request, stored)
+        return self._item_response(request, await self._save(previous, current, from_header))
 
     async def not_allowed(self, allowed: str) -> Response[Any]:
         raise Problem(
