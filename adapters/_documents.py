@@ -76,6 +76,11 @@ class StorageOp:
     value: Any
 
 
+def _overlap(first: str, second: str) -> bool:
+    """Whether two paths name the same value or one lies inside the other."""
+    return first == second or first.startswith(f"{second}.") or second.startswith(f"{first}.")
+
+
 class Collection(Protocol):
     """What a store must provide for :class:`DocumentRepository`.
 
@@ -218,7 +223,16 @@ class DocumentRepository(Generic[M]):
 
     def _storage_ops(self, changes: Sequence[UpdateOp]) -> list[StorageOp]:
         ops = []
+        paths: list[str] = []
         for change in changes:
+            clash = next((p for p in paths if _overlap(p, change.path)), None)
+            if clash is not None:
+                raise ValidationError.single(
+                    change.path,
+                    "conflicting_update",
+                    f"is changed twice in one update (with {clash})",
+                )
+            paths.append(change.path)
             if change.path.split(".")[0] in ("id", "inserted", "updated", "version"):
                 raise ValidationError.single(
                     change.path, "read_only", "is maintained by the store", self._model.__name__
@@ -357,7 +371,12 @@ class DocumentRepository(Generic[M]):
     async def update(
         self, where: Expr | None, changes: Sequence[UpdateOp], *, unfiltered: bool = False
     ) -> int:
-        """Apply atomic field updates to every match; return how many changed."""
+        """Apply atomic field updates to every match; return how many changed.
+
+        Each document changes atomically; the set does not (as MongoDB's
+        ``updateMany``): when one document cannot be changed, those before it
+        stay changed. Use a unit of work for all or nothing.
+        """
         ops = self._storage_ops(changes)
         return await self._collection.update(
             self._where(where, unfiltered), ops, self._update_extra(self._clock())

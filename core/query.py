@@ -235,17 +235,25 @@ class FieldRef:
     def __ne__(self, value: object) -> Condition:  # type: ignore[override]
         return self._cond(Op.NE, self._scalar(value))
 
+    def _ordered(self, value: Any) -> Any:
+        """An operand of <, <=, >, >=: never null (stores disagree on what that would mean)."""
+        if value is None:
+            raise ValidationError(
+                [ErrorItem(self._path, "invalid_query", "cannot be ordered against null")]
+            )
+        return self._value(value, attrs.evolve(self._node, nullable=False))
+
     def __gt__(self, value: Any) -> Condition:
-        return self._cond(Op.GT, self._value(value))
+        return self._cond(Op.GT, self._ordered(value))
 
     def __ge__(self, value: Any) -> Condition:
-        return self._cond(Op.GTE, self._value(value))
+        return self._cond(Op.GTE, self._ordered(value))
 
     def __lt__(self, value: Any) -> Condition:
-        return self._cond(Op.LT, self._value(value))
+        return self._cond(Op.LT, self._ordered(value))
 
     def __le__(self, value: Any) -> Condition:
-        return self._cond(Op.LTE, self._value(value))
+        return self._cond(Op.LTE, self._ordered(value))
 
     def in_(self, values: Iterable[Any]) -> Condition:
         """The field equals one of ``values``."""
@@ -272,12 +280,20 @@ class FieldRef:
         return self._cond(Op.EXISTS, bool(present))
 
     # ---------------------------------------------------------------- sorting
+    def _sortable(self) -> None:
+        if self._node.kind in (Kind.LIST, Kind.SET, Kind.DICT, Kind.MODEL):
+            raise ValidationError(
+                [ErrorItem(self._path, "invalid_query", "lists and documents cannot be sorted by")]
+            )
+
     def asc(self) -> SortKey:
-        """Sort ascending by this field."""
+        """Sort ascending by this field (a scalar field)."""
+        self._sortable()
         return SortKey(self._path)
 
     def desc(self) -> SortKey:
-        """Sort descending by this field."""
+        """Sort descending by this field (a scalar field)."""
+        self._sortable()
         return SortKey(self._path, descending=True)
 
     # ---------------------------------------------------------------- updates

@@ -19,4 +19,4 @@ M = TypeVar("M")
 def InMemoryRepository(model: type[M], store: InMemoryStore) -> DocumentRepository[M]:  # noqa: N802 - reads as the adapter's class
     """The repository of ``model`` in ``store`` (its collection is the Model's)."""
     collection: Any = model.__model__.collection  # type: ignore[attr-defined]
-    return DocumentRepository(model, InMemoryCollection(store.table(collection)))
+    return DocumentRepository(model, InMemoryCollection(store.table(collection), model))

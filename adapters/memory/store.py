@@ -14,7 +14,7 @@ from typing import Any
 
 from hexkernel.adapters._documents import StorageOp
 from hexkernel.adapters.memory._evaluate import apply_ops, compile_filter, resolve, sort_documents
-from hexkernel.core.errors import DuplicateKey
+from hexkernel.core.errors import DuplicateKey, ValidationError
 from hexkernel.core.persistence import Index
 from hexkernel.core.ports.repository import IndexReport
 from hexkernel.core.query import Expr, SortKey
@@ -37,14 +37,18 @@ class _Table:
         self.name = name
         self.documents: dict[str, dict[str, Any]] = {}
         self.indexes: dict[str, Index] = {}
+        self.validated = False  # sync() turned on schema checks of updates, as MongoDB's validator
 
     def clone(self) -> "_Table":
         twin = _Table(self.name)
         twin.documents = dict(self.documents)
         twin.indexes = dict(self.indexes)
+        twin.validated = self.validated
         return twin
 
-    def check_unique(self, document: dict[str, Any], position: int | None = None) -> None:
+    def check_unique(
+        self, document: dict[str, Any], position: int | None = None, model: str | None = None
+    ) -> None:
         """Raise DuplicateKey if ``document`` clashes with another on a unique index."""
         key = document["_id"]
         for index in self.indexes.values():
@@ -56,13 +60,22 @@ class _Table:
                     other_key != key
                     and tuple(_hashable(resolve(other, p)) for p in index.fields) == mine
                 ):
-                    raise DuplicateKey(self.name, index.fields, index.resolved_name, position)
+                    raise DuplicateKey(
+                        model or self.name, index.fields, index.resolved_name, position
+                    )
 
-    def put(self, document: dict[str, Any], *, new: bool, position: int | None = None) -> None:
+    def put(
+        self,
+        document: dict[str, Any],
+        *,
+        new: bool,
+        position: int | None = None,
+        model: str | None = None,
+    ) -> None:
         key = document["_id"]
         if new and key in self.documents:
-            raise DuplicateKey(self.name, ("id",), "_id_", position)
-        self.check_unique(document, position)
+            raise DuplicateKey(model or self.name, ("id",), "_id_", position)
+        self.check_unique(document, position, model)
         self.documents[key] = document
 
 
@@ -88,6 +101,7 @@ class InMemoryStore:
         current = self.table(table.name)
         current.documents = table.documents
         current.indexes = table.indexes
+        current.validated = table.validated
 
     def collection_names(self) -> list[str]:
         """The names of the collections holding documents."""
@@ -98,10 +112,18 @@ class InMemoryStore:
 
 
 class InMemoryCollection:
-    """The :class:`~hexkernel.adapters._documents.Collection` driver over a ``_Table``."""
+    """The :class:`~hexkernel.adapters._documents.Collection` driver over a ``_Table``.
 
-    def __init__(self, table: _Table) -> None:
+    Args:
+        table: The collection's documents and indexes.
+        model: The Model stored (named in errors; its rules check updates
+            once ``sync`` ran, as MongoDB's schema validator does).
+    """
+
+    def __init__(self, table: _Table, model: type[Any]) -> None:
         self._table = table
+        self._model = model
+        self._name = model.__name__
 
     def __repr__(self) -> str:
         return f"<InMemoryCollection {self._table.name}>"
@@ -116,12 +138,12 @@ class InMemoryCollection:
 
     async def insert_one(self, document: dict[str, Any]) -> None:
         """Store a new document."""
-        self._table.put(copy.deepcopy(document), new=True)
+        self._table.put(copy.deepcopy(document), new=True, model=self._name)
 
     async def insert_many(self, documents: list[dict[str, Any]]) -> None:
         """Store documents in order, stopping at the first clash."""
         for position, document in enumerate(documents):
-            self._table.put(copy.deepcopy(document), new=True, position=position)
+            self._table.put(copy.deepcopy(document), new=True, position=position, model=self._name)
 
     async def find(
         self,
@@ -153,7 +175,7 @@ class InMemoryCollection:
         """Replace the document at this key and version."""
         if self._visible(key, version, where) is None:
             return False
-        self._table.put(copy.deepcopy(document), new=False)
+        self._table.put(copy.deepcopy(document), new=False, model=self._name)
         return True
 
     def _apply(
@@ -161,7 +183,26 @@ class InMemoryCollection:
     ) -> dict[str, Any]:
         changed = copy.deepcopy(document)
         apply_ops(changed, ops, copy.deepcopy(extra))
+        if self._table.validated:
+            self._check_schema(changed)
         return changed
+
+    def _check_schema(self, document: dict[str, Any]) -> None:
+        """Refuse an updated document that breaks the Model's rules (MongoDB's validator does)."""
+        info = self._model.__model__
+        try:
+            instance = info.codec.from_storage(document)
+        except ValidationError:
+            broken = True
+        else:
+            values = {
+                f.name: getattr(instance, f.name) for f in info.fields if not f.has_final_converter
+            }
+            broken = bool(info.check_values(values))
+        if broken:
+            raise ValidationError.single(
+                "", "schema_violation", "the database rejected the document", self._name
+            )
 
     async def update(
         self,
@@ -172,7 +213,7 @@ class InMemoryCollection:
         key: str | None = None,
         version: int | None = None,
     ) -> int:
-        """Apply the operations to every match, all or nothing."""
+        """Apply the operations to each match in turn; a failure keeps earlier changes."""
         matches = compile_filter(where)
         targets = [
             d
@@ -181,12 +222,9 @@ class InMemoryCollection:
             and (key is None or d["_id"] == key)
             and (version is None or d.get("version") == version)
         ]
-        changed = [self._apply(d, ops, extra) for d in targets]
-        staged = self._table.clone()
-        for document in changed:
-            staged.put(document, new=False)
-        self._table.documents = staged.documents
-        return len(changed)
+        for document in targets:
+            self._table.put(self._apply(document, ops, extra), new=False, model=self._name)
+        return len(targets)
 
     async def update_one(
         self,
@@ -201,7 +239,7 @@ class InMemoryCollection:
         if document is None:
             return None
         changed = self._apply(document, ops, extra)
-        self._table.put(changed, new=False)
+        self._table.put(changed, new=False, model=self._name)
         return copy.deepcopy(changed)
 
     async def delete(self, key: str, version: int | None, where: Expr | None) -> bool:
@@ -216,8 +254,8 @@ class InMemoryCollection:
         document = self._visible(key, None, where)
         return None if document is None else int(document.get("version", 0))
 
-    async def sync(self, indexes: Sequence[Index], schema: dict[str, Any]) -> IndexReport:  # noqa: ARG002 - the Model validates writes here
-        """Register the indexes (unique ones are enforced from now on)."""
+    async def sync(self, indexes: Sequence[Index], schema: dict[str, Any]) -> IndexReport:  # noqa: ARG002 - the Model's rules serve as the schema
+        """Register the indexes (unique ones enforced from now on) and check updates from now on."""
         created, differing = [], []
         for index in indexes:
             name = index.resolved_name
@@ -234,4 +272,5 @@ class InMemoryCollection:
                 differing.append(name)
         declared = {i.resolved_name for i in indexes}
         extra = tuple(n for n in self._table.indexes if n not in declared)
-        return IndexReport(tuple(created), tuple(differing), extra, schema_applied=False)
+        self._table.validated = True
+        return IndexReport(tuple(created), tuple(differing), extra, schema_applied=True)

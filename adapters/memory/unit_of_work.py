@@ -32,6 +32,7 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
         self._store = store
         self._tables: dict[str, tuple[_Table, dict[str, Any]]] = {}
         self._repositories: dict[type[Any], Repository[Any]] = {}
+        self._names: dict[str, str] = {}
         self._done = False
 
     def _table(self, name: str) -> _Table:
@@ -46,7 +47,8 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
         repository = self._repositories.get(model)
         if repository is None:
             name = model.__model__.collection  # type: ignore[attr-defined]
-            repository = DocumentRepository(model, InMemoryCollection(self._table(name)))
+            repository = DocumentRepository(model, InMemoryCollection(self._table(name), model))
+            self._names[name] = model.__name__
             self._repositories[model] = repository
         return repository
 
@@ -77,8 +79,9 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
                     result.documents.pop(key, None)
                 else:
                     result.documents[key] = ours
+            model = self._names.get(name)
             for document in result.documents.values():
-                result.check_unique(document)
+                result.check_unique(document, model=model)
             merged.append(result)
         for table in merged:
             self._store.replace_table(table)

@@ -19,7 +19,6 @@ from pymongo.errors import (
     OperationFailure,
     PyMongoError,
     ServerSelectionTimeoutError,
-    WriteError,
 )
 
 from hexkernel.core.errors import (
@@ -71,7 +70,9 @@ def translated(model: str) -> Iterator[None]:
         raise InfrastructureError(f"bulk write to {model} failed") from exc
     except (ServerSelectionTimeoutError, AutoReconnect, NetworkTimeout, ConnectionFailure) as exc:
         raise StoreUnavailable(f"MongoDB cannot be reached ({type(exc).__name__})") from exc
-    except WriteError as exc:
+    except ExecutionTimeout as exc:
+        raise StoreUnavailable(f"a query on {model} exceeded its time limit") from exc
+    except OperationFailure as exc:
         if exc.code == _DOCUMENT_VALIDATION_FAILURE:
             raise ValidationError.single(
                 "", "schema_violation", "the database rejected the document", model
@@ -80,10 +81,6 @@ def translated(model: str) -> Iterator[None]:
             raise ValidationError.single(
                 "", "invalid_update", "the update does not fit the stored value", model
             ) from exc
-        raise InfrastructureError(f"write to {model} failed (code {exc.code})") from exc
-    except ExecutionTimeout as exc:
-        raise StoreUnavailable(f"a query on {model} exceeded its time limit") from exc
-    except OperationFailure as exc:
         if exc.code == _ILLEGAL_OPERATION and "transaction" in str(exc).lower():
             raise TransactionsUnsupported(
                 "this MongoDB server cannot run multi-document transactions "

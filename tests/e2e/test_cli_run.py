@@ -76,7 +76,9 @@ def round_trip(base):
         listed = client.get("/tasks", params={"status": "open", "sort": "-priority"})
         assert [t["title"] for t in listed.json()["_items"]] == ["Write"]
         assert client.get("/schema/openapi.json").status_code == 200
-        orphan = client.post("/tasks", json={"project": "prj_01JD8X3M9Q4W5E6R7T8Y9V0W1X", "title": "x"})
+        orphan = client.post(
+            "/tasks", json={"project": "prj_01JD8X3M9Q4W5E6R7T8Y9V0W1X", "title": "x"}
+        )
         assert orphan.status_code == 400, "the example's hook checks the project"
         assert orphan.json()["errors"][0]["code"] == "unknown_reference"
         done = client.post(f"/tasks/{task.json()['id']}/complete")
