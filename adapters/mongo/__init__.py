@@ -5,12 +5,12 @@ from typing import Any, TypeVar
 from pymongo.asynchronous.database import AsyncDatabase
 
 from hexkernel.adapters._documents import DocumentRepository
-from hexkernel.adapters.mongo.client import DecimalCodec, connect
+from hexkernel.adapters.mongo.client import DecimalEncoder, connect
 from hexkernel.adapters.mongo.collection import MongoCollection, mongo_filter, mongo_update
 from hexkernel.adapters.mongo.unit_of_work import MongoUnitOfWork, MongoUnitOfWorkFactory
 
 __all__ = (
-    "DecimalCodec",
+    "DecimalEncoder",
     "MongoCollection",
     "MongoRepository",
     "MongoUnitOfWork",

@@ -1,33 +1,33 @@
 """A pymongo ``AsyncMongoClient`` configured for hexkernel's storage form.
 
 Datetimes come back timezone-aware in UTC, UUIDs are stored as standard
-binary (subtype 4), and ``Decimal`` values travel as BSON ``Decimal128`` both
-ways, through a type codec so that the C encoder does the work.
+binary (subtype 4), and ``Decimal`` values are written as BSON ``Decimal128``.
+Only an *encoder* is registered: a type registry with decoders makes pymongo
+decode every reply in Python instead of C, for every collection. Reads return
+``Decimal128``, which the Model's storage loader turns into ``Decimal``.
 """
 
 from decimal import Decimal
 from typing import Any
 
-from bson.codec_options import TypeCodec, TypeRegistry
+from bson.codec_options import TypeEncoder, TypeRegistry
 from bson.decimal128 import Decimal128
 from pymongo import AsyncMongoClient
 
-__all__ = ("DecimalCodec", "connect")
+__all__ = ("DecimalEncoder", "connect")
 
 
-class DecimalCodec(TypeCodec):
-    """``decimal.Decimal`` <-> BSON ``Decimal128``."""
+class DecimalEncoder(TypeEncoder):
+    """``decimal.Decimal`` -> BSON ``Decimal128``."""
 
-    python_type = Decimal
-    bson_type = Decimal128
+    @property
+    def python_type(self) -> type[Decimal]:
+        """The Python type encoded."""
+        return Decimal
 
     def transform_python(self, value: Decimal) -> Decimal128:
         """Encode a Decimal."""
         return Decimal128(value)
-
-    def transform_bson(self, value: Decimal128) -> Decimal:
-        """Decode a Decimal128."""
-        return value.to_decimal()
 
 
 def connect(uri: str, **options: Any) -> AsyncMongoClient[dict[str, Any]]:
@@ -35,7 +35,7 @@ def connect(uri: str, **options: Any) -> AsyncMongoClient[dict[str, Any]]:
     settings: dict[str, Any] = {
         "tz_aware": True,
         "uuidRepresentation": "standard",
-        "type_registry": TypeRegistry([DecimalCodec()]),
+        "type_registry": TypeRegistry([DecimalEncoder()]),
         "serverSelectionTimeoutMS": 5000,
         "appname": "hexkernel",
     }

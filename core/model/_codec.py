@@ -259,9 +259,17 @@ def _register_shared(conv: cattrs.Converter, form: Literal["wire", "storage"]) -
 
 
 # ------------------------------------------------------------- storage loads
+_ZERO = dt.timedelta(0)
+
+
 def _storage_datetime(value: Any, _: Any) -> dt.datetime:
     if isinstance(value, dt.datetime):
-        return to_utc(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
+        zone = value.tzinfo
+        # Drivers hand back UTC under their own tzinfo class (or none); relabelling
+        # is much cheaper than astimezone and gives the same instant.
+        if zone is None or (zone is not dt.UTC and value.utcoffset() == _ZERO):
+            value = value.replace(tzinfo=dt.UTC)
+        return to_utc(value)
     return parse_datetime(value)
 
 
