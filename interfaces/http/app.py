@@ -11,7 +11,14 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from hexkernel.core.actions import actions_of
 from hexkernel.interfaces.bootstrap import Service
+from hexkernel.interfaces.http.openapi import (
+    DocumentedComponents,
+    action_component,
+    model_components,
+    problem_component,
+)
 from hexkernel.interfaces.http.problems import exception_handlers
 from hexkernel.interfaces.http.resources import Resource, resource_router, resources_from
 
@@ -75,6 +82,12 @@ def create_app(
             f"the service does not store {', '.join(unknown)}: add them to Service(...)"
         )
     routers = [resource_router(r, service.repositories[r.model], settings) for r in resources]
+    schemas: dict[str, Any] = {"Problem": problem_component()}
+    for resource in resources:
+        schemas.update(model_components(resource.model))
+        for spec in actions_of(resource.model).values():
+            action_name, action_schema = action_component(resource.model, spec)
+            schemas[action_name] = action_schema
     return Litestar(
         route_handlers=[health, *routers],
         lifespan=[lifespan],
@@ -86,6 +99,7 @@ def create_app(
             version=version,
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(path="/swagger")],
+            components=DocumentedComponents(documented=schemas),
         ),
         debug=False,
     )

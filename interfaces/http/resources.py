@@ -19,6 +19,7 @@ from litestar.params import FromPath
 from hexkernel.core.actions import ActionSpec, actions_of
 from hexkernel.core.errors import ConcurrencyConflict, ErrorItem, ValidationError
 from hexkernel.core.ports.repository import Repository
+from hexkernel.interfaces.http.openapi import action_component, operation_class
 from hexkernel.interfaces.http.problems import Problem
 from hexkernel.interfaces.http.query_params import parse_list_params
 
@@ -387,7 +388,18 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
     collection_allow = ", ".join(["GET", "HEAD", *(["POST"] if "POST" in enabled else [])])
     item_allow = ", ".join(["GET", "HEAD", *sorted(enabled & {"PUT", "PATCH", "DELETE"})])
 
-    @get("/", name=f"{name}:list", operation_id=f"{name}-list")
+    model_name = resource.model.__model__.name
+    item_problems = ("400", "404", "409", "412", "413", "415", "503")
+
+    @get(
+        "/",
+        name=f"{name}:list",
+        operation_id=f"{name}-list",
+        operation_class=operation_class(
+            success=("200", "A page of the collection", f"{model_name}List"),
+            problems=("400", "503"),
+        ),
+    )
     async def list_items(request: Request[Any, Any, Any]) -> Response[Any]:
         return await h.collection(request)
 
@@ -399,7 +411,14 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
     async def schema() -> Response[Any]:
         return await h.schema()
 
-    @get("/{key:str}", name=f"{name}:item", operation_id=f"{name}-item")
+    @get(
+        "/{key:str}",
+        name=f"{name}:item",
+        operation_id=f"{name}-item",
+        operation_class=operation_class(
+            success=("200", "The item", f"{model_name}Item"), problems=("404", "503")
+        ),
+    )
     async def get_item(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
         return await h.item(request, key)
 
@@ -407,7 +426,16 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
 
     if "POST" in enabled:
 
-        @post("/", name=f"{name}:create", operation_id=f"{name}-create")
+        @post(
+            "/",
+            name=f"{name}:create",
+            operation_id=f"{name}-create",
+            operation_class=operation_class(
+                request=[f"{model_name}Write", f"[]{model_name}Write"],
+                success=("201", "The stored item (or items)", f"{model_name}Created"),
+                problems=("400", "409", "413", "415", "503"),
+            ),
+        )
         async def create(request: Request[Any, Any, Any]) -> Response[Any]:
             return await h.create(request)
 
@@ -426,12 +454,28 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
         handlers.append(create_disabled)
 
     for action_name, spec in h.actions.items():
-        handlers.append(_action_handler(name, action_name, spec, h))
+        handlers.append(_action_handler(name, action_name, spec, h, item_problems))
 
     item_methods = {
         "PUT": (put, h.replace),
         "PATCH": (patch, h.merge),
         "DELETE": (delete, h.remove),
+    }
+    documented = {
+        "PUT": operation_class(
+            request=f"{model_name}Write",
+            success=("200", "The stored item", f"{model_name}Item"),
+            problems=item_problems,
+        ),
+        "PATCH": operation_class(
+            request=f"{model_name}Patch",
+            request_types=_PATCH_TYPES,
+            success=("200", "The stored item", f"{model_name}Item"),
+            problems=item_problems,
+        ),
+        "DELETE": operation_class(
+            success=("204", "Deleted", None), problems=("404", "409", "412", "503")
+        ),
     }
     for method, (decorator, action) in item_methods.items():
         handlers.append(
@@ -443,14 +487,17 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
                 enabled=enabled,
                 allow=item_allow,
                 h=h,
+                operation=documented[method],
             )
         )
     return Router(path=resource.collection_path, route_handlers=handlers)
 
 
 def _action_handler(
-    name: str, action_name: str, spec: ActionSpec, h: _Handlers
+    name: str, action_name: str, spec: ActionSpec, h: _Handlers, problems: tuple[str, ...]
 ) -> HTTPRouteHandler:
+    arguments, _ = action_component(h.model, spec)
+
     async def run_action(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
         return await h.act(request, key, spec)
 
@@ -459,6 +506,11 @@ def _action_handler(
         name=f"{name}:action:{action_name}",
         operation_id=f"{name}-action-{action_name}",
         status_code=200,
+        operation_class=operation_class(
+            request=arguments,
+            success=("200", "The item after the action", f"{h.info.name}Item"),
+            problems=problems,
+        ),
     )(run_action)
 
 
@@ -471,15 +523,20 @@ def _item_handler(
     enabled: frozenset[str],
     allow: str,
     h: _Handlers,
+    operation: Any,
 ) -> HTTPRouteHandler:
     if method == "DELETE" and method in enabled:
 
         async def delete_item(request: Request[Any, Any, Any], key: FromPath[str]) -> None:
             await action(request, key)
 
-        return decorator(
-            "/{key:str}", name=f"{name}:delete", operation_id=f"{name}-delete", status_code=204
-        )(delete_item)  # type: ignore[no-any-return]
+        return decorator(  # type: ignore[no-any-return]
+            "/{key:str}",
+            name=f"{name}:delete",
+            operation_id=f"{name}-delete",
+            status_code=204,
+            operation_class=operation,
+        )(delete_item)
     if method in enabled:
 
         async def handler(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
@@ -490,6 +547,7 @@ def _item_handler(
             name=f"{name}:{method.lower()}",
             operation_id=f"{name}-{method.lower()}",
             status_code=200,
+            operation_class=operation,
         )(handler)  # type: ignore[no-any-return]
 
     async def disabled(key: FromPath[str]) -> Response[Any]:  # noqa: ARG001 - the path names it

@@ -12,6 +12,7 @@ pytest.register_assert_rewrite("hk_testing.rest_contract")
 
 from hk_testing.rest_contract import (  # noqa: E402 - after the assert rewrite registration
     TestActionsAndHooks,
+    TestOpenApi,
     TestReading,
     TestRequestIds,
     TestWriting,
@@ -24,7 +25,7 @@ from hexkernel.interfaces.config import Secret  # noqa: E402
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
-__all__ = ("TestActionsAndHooks", "TestReading", "TestRequestIds", "TestWriting")
+__all__ = ("TestActionsAndHooks", "TestOpenApi", "TestReading", "TestRequestIds", "TestWriting")
 
 
 def _free_port():

@@ -337,3 +337,33 @@ class TestActionsAndHooks:
             ("after_update", "1->3"),
             ("after_delete", "kept"),
         ]
+
+
+class TestOpenApi:
+    async def test_the_document_is_valid_and_documents_every_generated_route(self, client):
+        from openapi_spec_validator import validate
+
+        document = (await client.get("/schema/openapi.json")).json()
+        validate(document)
+        paths = document["paths"]
+        patch = paths["/tasks/{key}"]["patch"]
+        assert set(patch["requestBody"]["content"]) == {
+            "application/json",
+            "application/merge-patch+json",
+        }
+        assert patch["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/TaskItem"
+        }
+        assert {"400", "404", "409", "412", "413", "415"} <= set(patch["responses"])
+        assert "application/problem+json" in patch["responses"]["409"]["content"]
+        assert paths["/tasks"]["get"]["responses"]["200"]["content"]["application/json"][
+            "schema"
+        ] == {"$ref": "#/components/schemas/TaskList"}
+        action = paths["/tasks/{key}/reprioritise"]["post"]
+        arguments = action["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        schemas = document["components"]["schemas"]
+        assert schemas[arguments.rsplit("/", 1)[1]]["required"] == ["priority"]
+        assert "delete" not in paths["/users/{key}"], "disabled methods are not documented"
+        assert "password" not in schemas["User"]["properties"]
+        assert schemas["UserWrite"]["properties"]["password"] == {"writeOnly": True}
+        assert (await client.get("/schema/swagger")).status_code == 200

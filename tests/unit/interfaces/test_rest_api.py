@@ -6,6 +6,7 @@ pytest.register_assert_rewrite("hk_testing.rest_contract")
 
 from hk_testing.rest_contract import (  # noqa: E402 - after the assert rewrite registration
     TestActionsAndHooks,
+    TestOpenApi,
     TestReading,
     TestRequestIds,
     TestWriting,
@@ -16,7 +17,7 @@ from litestar.testing import AsyncTestClient  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
-__all__ = ("TestActionsAndHooks", "TestReading", "TestRequestIds", "TestWriting")
+__all__ = ("TestActionsAndHooks", "TestOpenApi", "TestReading", "TestRequestIds", "TestWriting")
 
 
 @pytest.fixture
