@@ -52,6 +52,7 @@ class FieldSpec:
     index: bool = False
     unique: bool = False
     text: bool = False
+    reference: type[Any] | None = None
 
 
 _MUTABLE_DEFAULTS = (list, dict, set, bytearray)
@@ -72,6 +73,7 @@ def Field(
     index: bool = False,
     unique: bool = False,
     text: bool = False,
+    reference: type[Any] | None = None,
 ) -> T: ...
 @overload
 def Field(
@@ -88,6 +90,7 @@ def Field(
     index: bool = False,
     unique: bool = False,
     text: bool = False,
+    reference: type[Any] | None = None,
 ) -> T: ...
 @overload
 def Field(
@@ -103,6 +106,7 @@ def Field(
     index: bool = False,
     unique: bool = False,
     text: bool = False,
+    reference: type[Any] | None = None,
 ) -> Any: ...
 def Field(  # noqa: N802
     *,
@@ -119,6 +123,7 @@ def Field(  # noqa: N802
     index: bool = False,
     unique: bool = False,
     text: bool = False,
+    reference: type[Any] | None = None,
 ) -> Any:
     """Declare a Model field with its options.
 
@@ -146,6 +151,7 @@ def Field(  # noqa: N802
         index: Keep a database index on the field.
         unique: Keep a unique index on the field (implies ``index``).
         text: Include the field in the Model's full-text index.
+        reference: The Model whose id the field holds (a link in REST items).
 
     Returns:
         An ``attrs`` field; to a type checker, a value of the field's type.
@@ -170,6 +176,7 @@ def Field(  # noqa: N802
         index=index or unique,
         unique=unique,
         text=text,
+        reference=reference,
     )
     if generator is not None:
         make = generator

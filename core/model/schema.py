@@ -301,6 +301,10 @@ def _describe_field(field: FieldInfo, embedded: dict[str, Any]) -> dict[str, Any
         out["generated"] = spec.generator.describe()
     if spec.marshaller is not None:
         out["marshaller"] = type(spec.marshaller).__name__
+    if spec.reference is not None:
+        out["reference"] = spec.reference.__name__
+    if spec.reference is not None:
+        out["reference"] = spec.reference.__name__
     if field.validators:
         out["validators"] = [v.describe() for v in field.validators]
     if spec.converters:

@@ -118,6 +118,11 @@ class _Handlers:
         self.max_page_size = resource.max_page_size or settings.http.max_page_size
         self.hooks = resource.hooks
         self.actions = actions_of(resource.model)
+        self.references = tuple(
+            (f.name, f.spec.reference.__model__.collection)
+            for f in self.info.fields
+            if f.spec.reference is not None
+        )
 
     # ------------------------------------------------------------ shapes
     def _links(self, prefix: str, item: Any) -> dict[str, Any]:
@@ -126,6 +131,10 @@ class _Handlers:
             "self": {"href": href},
             "collection": {"href": f"{prefix}{self.base}"},
         }
+        for field_name, target in self.references:
+            value = getattr(item, field_name)
+            if value is not None:
+                links[field_name] = {"href": f"{prefix}/{target}/{value}"}
         for name, spec in self.actions.items():
             if spec.is_available(item):
                 links[name] = {"href": f"{href}/{name}", "method": "POST"}

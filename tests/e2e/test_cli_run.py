@@ -73,6 +73,8 @@ def round_trip(base):
             "/tasks", json={"project": project.json()["id"], "title": "Write", "priority": 4}
         )
         assert task.status_code == 201, task.text
+        project_link = task.json()["_links"]["project"]["href"]
+        assert client.get(project_link).json()["name"] == "Docs", "reference fields are links"
         listed = client.get("/tasks", params={"status": "open", "sort": "-priority"})
         assert [t["title"] for t in listed.json()["_items"]] == ["Write"]
         assert client.get("/schema/openapi.json").status_code == 200

@@ -27,7 +27,7 @@ class Project(Model, prefix="prj"):
 class Task(Model, prefix="tsk"):
     """A unit of work inside a project."""
 
-    project: str = Field(validators=[v.Pattern(r"^prj_[0-9A-Z]{26}$")])
+    project: str = Field(validators=[v.Pattern(r"^prj_[0-9A-Z]{26}$")], reference=Project)
     title: str = Field(converters=[normalize_text], validators=[v.NotEmpty(), v.Length(max=200)])
     status: Status = Status.OPEN
     priority: int = Field(default=3, validators=[v.Range(min=1, max=5)])

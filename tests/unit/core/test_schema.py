@@ -163,3 +163,17 @@ class TestDescribe:
             "city",
             "zip",
         ]
+
+
+def test_reference_fields_are_described():
+    from hexkernel.core import Field, Model
+
+    class Owner(Model):
+        name: str
+
+    class Pet(Model):
+        owner: str = Field(reference=Owner)
+
+    fields = {f["name"]: f for f in Pet.describe()["fields"]}
+    assert fields["owner"]["reference"] == "Owner"
+    assert "reference" not in fields["id"]
