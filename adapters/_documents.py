@@ -16,8 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import attrs
 
 from hexkernel.core.errors import ConcurrencyConflict, NotFound, PartialDocument, ValidationError
-from hexkernel.core.model._codec import STORAGE, _dumper
-from hexkernel.core.model._types import Kind, TypeNode
+from hexkernel.core.model import Kind, storage_value
 from hexkernel.core.persistence import (
     Index,
     combined_filter,
@@ -37,22 +36,6 @@ def utcnow() -> dt.datetime:
     """The current time, UTC, millisecond precision (what documents store)."""
     now = dt.datetime.now(dt.UTC)
     return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
-
-
-_DUMPERS: dict[TypeNode, Callable[[Any], Any] | None] = {}
-
-
-def storage_value(node: TypeNode, value: Any) -> Any:
-    """Convert a Python value of a field's type to its storage form (dates to datetimes, ...)."""
-    if value is None:
-        return None
-    try:
-        dump = _DUMPERS[node]
-    except KeyError:
-        dump = _DUMPERS[node] = _dumper(STORAGE, node)
-    except TypeError:  # an unhashable node (a Literal of lists): no caching
-        dump = _dumper(STORAGE, node)
-    return value if dump is None else dump(value)
 
 
 def condition_value(condition: Condition) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 from hexkernel.adapters._documents import StorageOp, condition_value, storage_path
 from hexkernel.core.errors import ValidationError
-from hexkernel.core.model._types import Kind
+from hexkernel.core.model import Kind
 from hexkernel.core.query import And, Condition, Expr, Not, Op, Or, SortKey
 
 __all__ = ("apply_ops", "compile_filter", "resolve", "sort_documents")

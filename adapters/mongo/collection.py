@@ -17,7 +17,7 @@ from pymongo.errors import OperationFailure
 
 from hexkernel.adapters._documents import StorageOp, condition_value, storage_path
 from hexkernel.adapters.mongo.errors import translated
-from hexkernel.core.model._types import Kind
+from hexkernel.core.model import Kind
 from hexkernel.core.persistence import Index
 from hexkernel.core.ports.repository import IndexReport
 from hexkernel.core.query import And, Condition, Expr, Not, Op, Or, SortKey

@@ -1,7 +1,8 @@
 """The Model: one declaration for validation, serialisation, schemas and persistence."""
 
+from hexkernel.core.model._codec import storage_value
 from hexkernel.core.model._info import FieldInfo, ModelInfo, model_check
-from hexkernel.core.model._types import Invalid
+from hexkernel.core.model._types import Invalid, Kind, TypeNode
 from hexkernel.core.model.base import Embedded, Model, is_model
 from hexkernel.core.model.fields import Field, FieldSpec
 
@@ -11,8 +12,11 @@ __all__ = (
     "FieldInfo",
     "FieldSpec",
     "Invalid",
+    "Kind",
     "Model",
     "ModelInfo",
+    "TypeNode",
     "is_model",
     "model_check",
+    "storage_value",
 )

@@ -43,7 +43,7 @@ from hexkernel.core.model._info import FieldInfo, ModelInfo, items_from
 from hexkernel.core.model._types import Invalid, Kind, TypeNode, to_utc
 from hexkernel.core.model.marshallers import parse_datetime
 
-__all__ = ("ModelCodec", "compile_codec")
+__all__ = ("ModelCodec", "compile_codec", "storage_value")
 
 _MIDNIGHT = dt.time(0, tzinfo=dt.UTC)
 
@@ -445,6 +445,26 @@ def _dumper(conv: cattrs.Converter, node: TypeNode) -> Callable[[Any], Any] | No
 
         return dump_set
     return conv.get_unstructure_hook(node.annotation)
+
+
+_STORAGE_DUMPERS: dict[TypeNode, Callable[[Any], Any] | None] = {}
+
+
+def storage_value(node: TypeNode, value: Any) -> Any:
+    """Convert a value of a field's type to its storage form (dates to datetimes, enums to values).
+
+    Adapters use it for query operands and update values, which must be
+    compared with and written as what the storage form holds.
+    """
+    if value is None:
+        return None
+    try:
+        dump = _STORAGE_DUMPERS[node]
+    except KeyError:
+        dump = _STORAGE_DUMPERS[node] = _dumper(STORAGE, node)
+    except TypeError:  # an unhashable node (a Literal of lists): no caching
+        dump = _dumper(STORAGE, node)
+    return value if dump is None else dump(value)
 
 
 def _storage_loader(field: FieldInfo) -> Callable[[Any], Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from hexkernel.core.errors import ErrorItem, HexkernelError, ValidationError
-from hexkernel.core.model._types import Kind, TypeNode
+from hexkernel.core.model import Kind, TypeNode
 from hexkernel.core.model.marshallers import parse_datetime
 from hexkernel.core.query import Expr, FieldRef, Projection, Query, SortKey
 
