@@ -19,6 +19,7 @@ from hexkernel.core.ports.repository import Repository
 if TYPE_CHECKING:
     from contextvars import Token
 
+    from hexkernel.core.messages import Event
     from hexkernel.core.ports.unit_of_work import UnitOfWork
 
 __all__ = ("UnitOfWorkBase", "run_with_retries")
@@ -31,6 +32,16 @@ class UnitOfWorkBase:
     """The ``async with`` protocol of a unit of work, around adapter hooks."""
 
     _token: "Token[Any] | None" = None
+    _collected: "tuple[Event, ...]" = ()
+
+    def collect(self, *events: "Event") -> None:
+        """Keep domain events raised in this transaction, to be dispatched after the commit."""
+        self._collected = (*self._collected, *events)
+
+    @property
+    def collected(self) -> "tuple[Event, ...]":
+        """The events collected so far (emptied by a rollback)."""
+        return self._collected
 
     @property
     def open(self) -> bool:
@@ -70,6 +81,8 @@ class UnitOfWorkBase:
             deactivate(self._token)
             self._token = None
         try:
+            if exc is not None:
+                self._collected = ()
             if self.open:
                 await (self.commit() if exc is None else self.rollback())
         finally:

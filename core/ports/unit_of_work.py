@@ -4,6 +4,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Protocol, Self, TypeVar, runtime_checkable
 
+from hexkernel.core.messages import Event
 from hexkernel.core.ports.repository import Repository
 
 __all__ = ("UnitOfWork", "UnitOfWorkFactory")
@@ -24,7 +25,9 @@ class UnitOfWork(Protocol):
             ...                      # commit on success, roll back on an exception
 
     Repositories obtained from it (and the active-record methods of Models,
-    while it is open) read and write inside the transaction.
+    while it is open) read and write inside the transaction. Domain events
+    raised meanwhile are handed to :meth:`collect`; whoever opened the unit
+    (the command bus) dispatches :attr:`collected` only after the commit.
 
     Raises:
         TransactionsUnsupported: On entry, when the store cannot run
@@ -43,6 +46,15 @@ class UnitOfWork(Protocol):
 
     def repository(self, model: type[M]) -> Repository[M]:
         """Return the repository of ``model`` bound to this transaction."""
+        ...
+
+    def collect(self, *events: Event) -> None:
+        """Keep domain events raised in this transaction, to be dispatched once it commits."""
+        ...
+
+    @property
+    def collected(self) -> tuple[Event, ...]:
+        """The events collected so far, in order (emptied by a rollback)."""
         ...
 
     async def commit(self) -> None:
