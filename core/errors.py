@@ -12,9 +12,16 @@ and also from the builtin a caller would naturally catch::
     ├── ConcurrencyConflict                               optimistic lock lost
     ├── PartialDocument                                   saving an object loaded with a projection
     ├── RepositoryNotBound(HexkernelError, LookupError)   active record used before wiring
+    ├── InvalidAggregation(HexkernelError, ValueError)    the store refused a pipeline
+    ├── QueryTimeout                                      a query exceeded its time limit
+    ├── AuthenticationError                               the caller is not (validly) authenticated
+    │   ├── AuthenticationRequired                        credentials are needed, none were given
+    │   └── InvalidToken                                  a token was refused; ``reason`` says why
+    │       └── RefreshTokenReused                        a spent refresh token came back
     └── InfrastructureError                               something outside the process failed
         ├── StoreUnavailable                              the store cannot be reached
-        └── TransactionsUnsupported                       the store cannot run transactions
+        ├── TransactionsUnsupported                       the store cannot run transactions
+        └── IssuerUnavailable                             a token issuer's keys cannot be fetched
 
 Interfaces map these to transport errors in one place (for HTTP, RFC 9457
 problem details); adapters translate driver exceptions into them at their
@@ -26,15 +33,22 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 __all__ = (
+    "AuthenticationError",
+    "AuthenticationRequired",
     "ConcurrencyConflict",
     "DomainError",
     "DuplicateKey",
     "ErrorItem",
     "HexkernelError",
     "InfrastructureError",
+    "InvalidAggregation",
+    "InvalidToken",
+    "IssuerUnavailable",
     "ModelDefinitionError",
     "NotFound",
     "PartialDocument",
+    "QueryTimeout",
+    "RefreshTokenReused",
     "RepositoryNotBound",
     "StoreUnavailable",
     "TransactionsUnsupported",
@@ -188,6 +202,27 @@ class ConcurrencyConflict(HexkernelError):
         )
 
 
+class InvalidAggregation(HexkernelError, ValueError):
+    """The store refused an aggregation pipeline (an unknown operator, a malformed stage).
+
+    The pipeline is the caller's: interfaces answer this as bad input.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the aggregation pipeline was refused: {reason}")
+
+
+class QueryTimeout(HexkernelError):
+    """A query ran longer than its server-side time limit and was stopped."""
+
+    def __init__(self, model: str, limit_ms: int | None) -> None:
+        self.model = model
+        self.limit_ms = limit_ms
+        limit = "its time limit" if limit_ms is None else f"its time limit of {limit_ms} ms"
+        super().__init__(f"a query on {model} exceeded {limit}")
+
+
 class InfrastructureError(HexkernelError):
     """Something outside the process (a database, a broker) failed."""
 
@@ -222,3 +257,49 @@ class RepositoryNotBound(HexkernelError, LookupError):
             f"hexkernel.core.persistence.bind({model}, repository) "
             "(the application container does this for every registered Model)"
         )
+
+
+class IssuerUnavailable(InfrastructureError):
+    """The signing keys of a trusted token issuer cannot be fetched right now."""
+
+
+class AuthenticationError(HexkernelError):
+    """The caller is not authenticated, or its credentials were refused.
+
+    Messages never contain the credentials themselves.
+    """
+
+
+class AuthenticationRequired(AuthenticationError):
+    """The operation needs an authenticated caller, and none presented credentials."""
+
+    def __init__(self, message: str = "authentication is required") -> None:
+        super().__init__(message)
+
+
+class InvalidToken(AuthenticationError):
+    """A token was refused.
+
+    Attributes:
+        reason: A stable snake_case code: ``malformed``, ``algorithm``,
+            ``unknown_kid``, ``bad_signature``, ``expired``, ``not_yet_valid``,
+            ``wrong_issuer``, ``wrong_audience``, ``missing_claim``,
+            ``unknown_subject``, ``unknown``, ``revoked``, ``reused``, ...
+    """
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message or f"the token is not valid ({reason})")
+
+
+class RefreshTokenReused(InvalidToken):
+    """A refresh token that was already exchanged was presented again.
+
+    Attributes:
+        family: The family of the token (every refresh token descending from
+            one login), which the caller should revoke.
+    """
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+        super().__init__("reused", "the refresh token was already used")

@@ -1,6 +1,23 @@
 """Ports: the Protocols the domain needs from the outside world, one module per role."""
 
 from hexkernel.core.ports.repository import IndexReport, Repository
+from hexkernel.core.ports.security import (
+    RefreshRecord,
+    RefreshTokenStore,
+    TokenIssuer,
+    TokenVerifier,
+    UserDirectory,
+)
 from hexkernel.core.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ("IndexReport", "Repository", "UnitOfWork", "UnitOfWorkFactory")
+__all__ = (
+    "IndexReport",
+    "RefreshRecord",
+    "RefreshTokenStore",
+    "Repository",
+    "TokenIssuer",
+    "TokenVerifier",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "UserDirectory",
+)
