@@ -30,8 +30,12 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, Iterabl
 from hexkernel.core.errors import HexkernelError
 
 __all__ = (
+    "AdminSettings",
+    "AuthSettings",
+    "ClientSettings",
     "ConfigurationError",
     "HttpSettings",
+    "KeySettings",
     "MongoSettings",
     "Secret",
     "Settings",
@@ -93,6 +97,74 @@ class HttpSettings:
 
 
 @attrs.frozen(kw_only=True)
+class KeySettings:
+    """One RS256 key: a PEM private key that signs, or a public key that only verifies."""
+
+    kid: str
+    private_key_file: str | None = None
+    public_key_file: str | None = None
+    passphrase: Secret | None = None
+
+
+_GRANTS = ("password", "client_credentials", "refresh_token")
+
+
+@attrs.frozen(kw_only=True)
+class ClientSettings:
+    """An OAuth2 client; its id is its key under ``auth.clients``.
+
+    ``secret_hash`` is the argon2id hash of the client's secret (see
+    ``hexkernel.application.auth.hash_client_secret``); without it the client
+    is public and may not use ``client_credentials``.
+    """
+
+    secret_hash: Secret | None = None
+    grants: list[str] = attrs.field(
+        factory=lambda: ["client_credentials"],
+        validator=attrs.validators.deep_iterable(attrs.validators.in_(_GRANTS)),
+    )
+    scopes: list[str] = attrs.field(factory=list)
+    roles: list[str] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class AdminSettings:
+    """The administrator account a service creates at start-up when it is absent."""
+
+    email: str | None = None
+    password: Secret | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AuthSettings:
+    """Authentication: the token issuer, or trust in an external one (``resource_server``)."""
+
+    mode: str = attrs.field(
+        default="issuer", validator=attrs.validators.in_(("issuer", "resource_server"))
+    )
+    issuer: str = "hexkernel"
+    audience: str = "hexkernel"
+    access_token_seconds: int = attrs.field(default=900, validator=attrs.validators.ge(1))
+    refresh_token_seconds: int = attrs.field(default=1_209_600, validator=attrs.validators.ge(1))
+    leeway_seconds: int = attrs.field(default=5, validator=attrs.validators.ge(0))
+    keys: list[KeySettings] = attrs.field(factory=list)
+    active_kid: str | None = None
+    clients: dict[str, ClientSettings] = attrs.field(factory=dict)
+    admin: AdminSettings = attrs.field(factory=AdminSettings)
+    jwks_url: str | None = None
+    jwks_refetch_seconds: int = attrs.field(default=30, validator=attrs.validators.ge(0))
+    roles_claim: str = "roles"
+    token_cache_seconds: int = attrs.field(default=60, validator=attrs.validators.ge(0))
+    principal_cache_seconds: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+
+    def __attrs_post_init__(self) -> None:
+        if self.mode == "resource_server" and not self.jwks_url:
+            raise ValueError("'jwks_url' must be set in resource_server mode")
+        if self.active_kid is not None and self.active_kid not in {k.kid for k in self.keys}:
+            raise ValueError("'active_kid' must name one of the keys")
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     """The settings every hexkernel service has; subclass to add sections."""
 
@@ -102,6 +174,7 @@ class Settings:
     )
     mongo: MongoSettings = attrs.field(factory=MongoSettings)
     http: HttpSettings = attrs.field(factory=HttpSettings)
+    auth: AuthSettings = attrs.field(factory=AuthSettings)
 
 
 def _converter() -> cattrs.Converter:
