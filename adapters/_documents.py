@@ -25,7 +25,19 @@ from hexkernel.core.persistence import (
     model_indexes,
 )
 from hexkernel.core.ports.repository import IndexReport
-from hexkernel.core.query import Condition, Expr, FieldRef, Op, Projection, Query, SortKey, UpdateOp
+from hexkernel.core.query import (
+    Condition,
+    Expr,
+    FieldRef,
+    Match,
+    Op,
+    Pipeline,
+    Projection,
+    Query,
+    RawStage,
+    SortKey,
+    UpdateOp,
+)
 
 __all__ = ("Collection", "DocumentRepository", "StorageOp", "storage_value", "utcnow")
 
@@ -41,7 +53,7 @@ def utcnow() -> dt.datetime:
 def condition_value(condition: Condition) -> Any:
     """The storage form of a condition's operand."""
     node, value = condition.node, condition.value
-    if condition.op is Op.EXISTS:
+    if condition.op in (Op.EXISTS, Op.SIZE):
         return value
     if condition.op is Op.CONTAINS and node.kind is not Kind.STR:
         return storage_value(node.item, value)
@@ -93,6 +105,22 @@ class Collection(Protocol):
 
     async def count(self, where: Expr | None) -> int:
         """Count matching documents."""
+        ...
+
+    async def aggregate(
+        self,
+        where: Expr | None,
+        hidden: frozenset[str],
+        stages: Sequence[Match | RawStage],
+        limit: int | None,
+        max_time_ms: int | None,
+    ) -> list[dict[str, Any]]:
+        """Run ``stages`` over the documents matching ``where``, without the ``hidden`` fields.
+
+        Returns at most ``limit`` results as plain Python values;
+        ``InvalidAggregation`` when the store refuses the pipeline,
+        ``QueryTimeout`` past ``max_time_ms``.
+        """
         ...
 
     async def replace(
@@ -266,6 +294,24 @@ class DocumentRepository(Generic[M]):
         """Count matching documents."""
         return await self._collection.count(self._where(where, unfiltered))
 
+    async def aggregate(
+        self,
+        pipeline: Pipeline,
+        *,
+        where: Expr | None = None,
+        max_results: int | None = None,
+        max_time_ms: int | None = None,
+        unfiltered: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Run a pipeline after the predefined filters and ``where``, without excluded fields."""
+        return await self._collection.aggregate(
+            self._where(where, unfiltered),
+            _hidden_paths(self._info),
+            pipeline.stages,
+            max_results,
+            max_time_ms,
+        )
+
     # --------------------------------------------------------------- writes
     def _check_writable(self, item: M) -> None:
         if not isinstance(item, self._model):
@@ -389,6 +435,22 @@ class DocumentRepository(Generic[M]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._model.__name__} on {self._collection!r}>"
+
+
+def _hidden_paths(info: Any, prefix: str = "", depth: int = 0) -> frozenset[str]:
+    """Every excluded field's path, also inside embedded Models and lists of them."""
+    paths: set[str] = set()
+    for field in info.fields:
+        path = f"{prefix}{field.name}"
+        if field.exclude:
+            paths.add(path)
+            continue
+        node = field.node
+        if node.kind in (Kind.LIST, Kind.SET):
+            node = node.item
+        if node.kind is Kind.MODEL and depth < 8:  # noqa: PLR2004 - recursive Models end somewhere
+            paths |= _hidden_paths(node.target.__model__, f"{path}.", depth + 1)
+    return frozenset(paths)
 
 
 def storage_path(path: str) -> str:

@@ -20,7 +20,7 @@ their members, as on construction.
 """
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -32,17 +32,23 @@ from hexkernel.core.model._types import Invalid, Kind, TypeNode, coerce
 __all__ = (
     "And",
     "Condition",
+    "ElemMatch",
     "Expr",
     "FieldRef",
+    "Match",
     "Not",
     "Op",
     "Or",
+    "Pipeline",
     "Projection",
     "Query",
+    "RawStage",
     "SortKey",
+    "TextSearch",
     "UpdateOp",
     "asc",
     "desc",
+    "text_fields",
 )
 
 M = TypeVar("M")
@@ -62,6 +68,7 @@ class Op(enum.Enum):
     CONTAINS = "contains"
     STARTSWITH = "startswith"
     EXISTS = "exists"
+    SIZE = "size"
 
 
 class Expr:
@@ -123,12 +130,59 @@ class Or(Expr):
 
     items: tuple[Expr, ...]
 
+    def __attrs_post_init__(self) -> None:
+        if any(_has_text(item) for item in self.items):
+            raise TypeError("a text search cannot be one branch of an or: combine it with &")
+
 
 @attrs.frozen
 class Not(Expr):
     """The expression does not hold."""
 
     operand: Expr
+
+    def __attrs_post_init__(self) -> None:
+        if _has_text(self.operand):
+            raise TypeError("a text search cannot be negated (use -word inside the search)")
+
+
+@attrs.frozen
+class ElemMatch(Expr):
+    """At least one element of the list at ``path`` satisfies ``condition`` on its own.
+
+    Inside ``condition``, paths are relative to the element: a field name of
+    an embedded Model element, or ``""`` for the element itself when the list
+    holds plain values. Built by :meth:`FieldRef.elem_match`.
+    """
+
+    path: str
+    condition: Expr
+    scalar: bool
+
+
+@attrs.frozen
+class TextSearch(Expr):
+    """Full-text search over the Model's text-indexed ``fields``.
+
+    ``words`` follow MongoDB's ``$search`` syntax: any of the words matches,
+    ``"a phrase"`` must appear as written, ``-word`` excludes. Matching is
+    case- and diacritic-insensitive. It may only be combined with ``&``
+    (stores run a text search once per query, not as a branch or negation).
+    Built by :meth:`Query.search`.
+    """
+
+    words: str
+    fields: tuple[str, ...]
+
+
+def _has_text(expr: Expr) -> bool:
+    if isinstance(expr, TextSearch):
+        return True
+    if isinstance(expr, (And, Or)):
+        return any(_has_text(item) for item in expr.items)
+    if isinstance(expr, Not):
+        return _has_text(expr.operand)
+    return False
 
 
 @attrs.frozen
@@ -207,7 +261,8 @@ class FieldRef:
         field = node.target.__model__.by_name.get(name)
         if field is None:
             raise AttributeError(f"{self._path} has no field {name!r}")
-        return FieldRef(f"{self._path}.{name}", field.node, field)
+        path = f"{self._path}.{name}" if self._path else name
+        return FieldRef(path, field.node, field)
 
     # ---------------------------------------------------------- value checks
     def _value(self, value: Any, node: TypeNode | None = None) -> Any:
@@ -279,6 +334,40 @@ class FieldRef:
         """The field is (or, with ``False``, is not) set to a non-null value."""
         return self._cond(Op.EXISTS, bool(present))
 
+    def size(self, length: int) -> Condition:
+        """A list field holds exactly ``length`` items."""
+        self._item_node()
+        if type(length) is not int or length < 0:
+            raise ValidationError(
+                [ErrorItem(self._path, "invalid_query", "a size is a non-negative integer")]
+            )
+        return self._cond(Op.SIZE, length)
+
+    def elem_match(self, condition: "Callable[[FieldRef], Expr]") -> ElemMatch:
+        """At least one element of a list field satisfies ``condition`` as a whole.
+
+        ``condition`` receives a reference to the element: the fields of an
+        embedded Model element (``line.qty > 2``), or the element itself when
+        the list holds plain values::
+
+            Order.lines.elem_match(lambda line: (line.sku == "A-1") & (line.qty >= 2))
+            Task.scores.elem_match(lambda score: (score >= 3) & (score < 5))
+        """
+        item = self._item_node()
+        scalar = item.kind is not Kind.MODEL
+        inner = _expr(condition(FieldRef("", item, None)))
+        if scalar and not _scalar_conjunction(inner):
+            raise ValidationError(
+                [
+                    ErrorItem(
+                        self._path,
+                        "invalid_query",
+                        "conditions on plain list items combine only with &",
+                    )
+                ]
+            )
+        return ElemMatch(self._path, inner, scalar)
+
     # ---------------------------------------------------------------- sorting
     def _sortable(self) -> None:
         if self._node.kind in (Kind.LIST, Kind.SET, Kind.DICT, Kind.MODEL):
@@ -339,6 +428,19 @@ class FieldRef:
     def add_to_set(self, item: Any) -> UpdateOp:
         """Append ``item`` to a list unless it is already there."""
         return UpdateOp("add_to_set", self._path, self._value(item, self._item_node()), self._node)
+
+
+def _scalar_conjunction(expr: Expr) -> bool:
+    """Whether ``expr`` is conditions on the element itself joined by ``&`` (what stores take)."""
+    if isinstance(expr, Condition):
+        return expr.path == ""
+    return isinstance(expr, And) and all(_scalar_conjunction(e) for e in expr.items)
+
+
+def text_fields(model: type[Any]) -> tuple[str, ...]:
+    """The fields of ``model``'s text index (``Field(text=True)``), in declaration order."""
+    info = model.__model__
+    return tuple(f.name for f in info.fields if f.spec.text)
 
 
 def asc(ref: Any) -> SortKey:
@@ -409,6 +511,21 @@ class Query(Generic[M]):
             raise ValueError("page numbers and sizes start at 1")
         return attrs.evolve(self, skip=(number - 1) * size, limit=size)
 
+    def search(self, words: str) -> "Query[M]":
+        """Add a full-text search over the Model's text index (see :class:`TextSearch`).
+
+        Raises:
+            ValidationError: The Model has no text index, or ``words`` is blank.
+        """
+        fields = text_fields(self.model)
+        if not fields:
+            raise ValidationError(
+                [ErrorItem("q", "invalid_query", "this collection has no text index")]
+            )
+        if not words.strip():
+            raise ValidationError([ErrorItem("q", "invalid_query", "names no word")])
+        return self.where(TextSearch(words, fields))
+
     def only(self, *refs: "FieldRef | str") -> "Query[M]":
         """Load only these fields (and the id)."""
         return attrs.evolve(self, projection=Projection(include=frozenset(_path(r) for r in refs)))
@@ -420,3 +537,37 @@ class Query(Generic[M]):
 
 def _path(ref: "FieldRef | str") -> str:
     return ref.path if isinstance(ref, FieldRef) else ref
+
+
+# ------------------------------------------------------------- aggregation
+@attrs.frozen
+class Match:
+    """A filtering stage of a :class:`Pipeline`, as a query expression."""
+
+    filter: Expr
+
+
+@attrs.frozen
+class RawStage:
+    """A stage in MongoDB's aggregation language, passed to the store as written.
+
+    Interfaces decide which stages and operators they accept from clients
+    (the REST layer allows a fixed list); the domain may use any.
+    """
+
+    name: str
+    spec: Any = attrs.field(eq=False)
+
+
+@attrs.frozen
+class Pipeline:
+    """An aggregation over one Model's documents: stages run in order.
+
+    Stages are MongoDB's aggregation language (the de facto standard that
+    both stores run), except that filtering stages on the Model's own fields
+    are :class:`Match` expressions, so they are checked and converted like
+    any query. The repository always runs the Model's predefined filters
+    first and removes excluded fields before the first stage.
+    """
+
+    stages: tuple["Match | RawStage", ...]

@@ -8,13 +8,14 @@ which are a language of their own, are left to a maintained engine.
 """
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from hexkernel.adapters._documents import StorageOp, condition_value, storage_path
 from hexkernel.core.errors import ValidationError
 from hexkernel.core.model import Kind
-from hexkernel.core.query import And, Condition, Expr, Not, Op, Or, SortKey
+from hexkernel.core.query import And, Condition, ElemMatch, Expr, Not, Op, Or, SortKey, TextSearch
 
 __all__ = ("apply_ops", "compile_filter", "resolve", "sort_documents")
 
@@ -74,6 +75,8 @@ def _compile_condition(condition: Condition) -> Callable[[dict[str, Any]], bool]
         return lambda d: isinstance(s := resolve(d, path), str) and s.startswith(value)
     if op is Op.EXISTS:
         return lambda d: (resolve(d, path) is not None) is value
+    if op is Op.SIZE:
+        return lambda d: isinstance(items := resolve(d, path), list) and len(items) == value
     raise ValueError(f"unsupported operator {op}")  # pragma: no cover - Op is closed
 
 
@@ -101,7 +104,73 @@ def compile_filter(expr: Expr | None) -> Callable[[dict[str, Any]], bool]:
     if isinstance(expr, Not):
         inner = compile_filter(expr.operand)
         return lambda d: not inner(d)
+    if isinstance(expr, ElemMatch):
+        return _compile_elem_match(expr)
+    if isinstance(expr, TextSearch):
+        return _compile_text(expr)
     raise TypeError(f"not a query expression: {expr!r}")
+
+
+def _compile_elem_match(expr: ElemMatch) -> Callable[[dict[str, Any]], bool]:
+    path = expr.path
+    inner = compile_filter(expr.condition)
+    if expr.scalar:
+        # Conditions on the element itself have the path "": wrap each item so they resolve it.
+        return lambda d: (
+            isinstance(items := resolve(d, path), list) and any(inner({"": item}) for item in items)
+        )
+    return lambda d: (
+        isinstance(items := resolve(d, path), list)
+        and any(isinstance(item, dict) and inner(item) for item in items)
+    )
+
+
+_WORD = re.compile(r"\w+")
+_PHRASE = re.compile(r'"([^"]*)"')
+
+
+def _fold(text: str) -> str:
+    """Case- and diacritic-insensitive form of ``text`` (as MongoDB's text index compares)."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _compile_text(expr: TextSearch) -> Callable[[dict[str, Any]], bool]:
+    """MongoDB's ``$search`` rules: every phrase must appear, else any word; ``-word`` excludes.
+
+    Words are compared whole, folded for case and diacritics. Unlike a
+    MongoDB text index there is no stemming and no stop-word list, so
+    ``tasks`` does not find ``task`` here.
+    """
+    phrases = [
+        f" {' '.join(words)} "
+        for p in _PHRASE.findall(expr.words)
+        if (words := _WORD.findall(_fold(p)))
+    ]
+    rest = _PHRASE.sub(" ", expr.words)
+    words: set[str] = set()
+    negated: set[str] = set()
+    for token in rest.split():
+        target = negated if token.startswith("-") else words
+        target.update(_WORD.findall(_fold(token)))
+    fields = expr.fields
+
+    def matches(document: dict[str, Any]) -> bool:
+        texts = []  # each text as its words, space-separated and padded: phrases match whole words
+        for field in fields:
+            value = resolve(document, field)
+            values = value if isinstance(value, list) else [value]
+            texts.extend(
+                f" {' '.join(_WORD.findall(_fold(v)))} " for v in values if isinstance(v, str)
+            )
+        present = {w for text in texts for w in text.split()}
+        if present & negated:
+            return False
+        if phrases:
+            return all(any(p in text for text in texts) for p in phrases)
+        return bool(present & words)
+
+    return matches
 
 
 def sort_documents(documents: list[dict[str, Any]], order: Sequence[SortKey]) -> None:

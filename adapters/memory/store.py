@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from hexkernel.adapters._documents import StorageOp
+from hexkernel.adapters.memory._aggregate import run_pipeline, without
 from hexkernel.adapters.memory._evaluate import apply_ops, compile_filter, resolve, sort_documents
 from hexkernel.core.errors import DuplicateKey, ValidationError
 from hexkernel.core.persistence import Index
 from hexkernel.core.ports.repository import IndexReport
-from hexkernel.core.query import Expr, SortKey
+from hexkernel.core.query import Expr, Match, RawStage, SortKey
 
 __all__ = ("InMemoryCollection", "InMemoryStore")
 
@@ -168,6 +169,20 @@ class InMemoryCollection:
         """Count matching documents."""
         matches = compile_filter(where)
         return sum(1 for d in self._table.documents.values() if matches(d))
+
+    async def aggregate(
+        self,
+        where: Expr | None,
+        hidden: frozenset[str],
+        stages: Sequence[Match | RawStage],
+        limit: int | None,
+        max_time_ms: int | None,  # noqa: ARG002 - runs in-process; nothing to stop it from outside
+    ) -> list[dict[str, Any]]:
+        """Run a pipeline over the matching documents, without the ``hidden`` fields."""
+        matches = compile_filter(where)
+        documents = [without(d, hidden) for d in self._table.documents.values() if matches(d)]
+        results = run_pipeline(documents, stages)
+        return results if limit is None else results[:limit]
 
     async def replace(
         self, key: str, version: int, document: dict[str, Any], where: Expr | None

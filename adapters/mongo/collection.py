@@ -5,97 +5,31 @@ version carries the version in its filter, so the check and the write are one
 atomic server operation.
 """
 
+import datetime as dt
 import logging
-import re
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
+from bson.decimal128 import Decimal128
 from pymongo import ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import OperationFailure
+from pymongo.errors import ExecutionTimeout, OperationFailure
 
-from hexkernel.adapters._documents import StorageOp, condition_value, storage_path
+from hexkernel.adapters._documents import StorageOp, storage_path
+from hexkernel.adapters._mongo_syntax import and_filters, mongo_filter, mongo_update
 from hexkernel.adapters.mongo.errors import translated
-from hexkernel.core.model import Kind
+from hexkernel.core.errors import InvalidAggregation, QueryTimeout
 from hexkernel.core.persistence import Index
 from hexkernel.core.ports.repository import IndexReport
-from hexkernel.core.query import And, Condition, Expr, Not, Op, Or, SortKey
+from hexkernel.core.query import Expr, Match, RawStage, SortKey
 
 __all__ = ("MongoCollection", "mongo_filter", "mongo_update")
 
 log = logging.getLogger("hexkernel.mongo")
 
 _COMMAND_NOT_FOUND = 59
-
-_COMPARISONS = {Op.NE: "$ne", Op.GT: "$gt", Op.GTE: "$gte", Op.LT: "$lt", Op.LTE: "$lte"}
-
-
-def _condition(condition: Condition) -> dict[str, Any]:
-    path = storage_path(condition.path)
-    value = condition_value(condition)
-    op = condition.op
-    if op is Op.EQ:
-        return {path: {"$eq": value}}
-    if op in (Op.LT, Op.LTE):
-        # MongoDB never matches null with $lt/$lte (different BSON types); saying
-        # so explicitly costs nothing and keeps servers that order null first honest.
-        return {path: {_COMPARISONS[op]: value, "$ne": None}}
-    if op in _COMPARISONS:
-        return {path: {_COMPARISONS[op]: value}}
-    if op is Op.IN:
-        return {path: {"$in": value}}
-    if op is Op.NIN:
-        return {path: {"$nin": value}}
-    if op is Op.CONTAINS and condition.node.kind is Kind.STR:
-        # Escaped: the operand is literal text, never a pattern.
-        return {path: {"$regex": re.escape(value), "$options": "i"}}
-    if op is Op.CONTAINS:
-        return {path: {"$elemMatch": {"$eq": value}}}
-    if op is Op.STARTSWITH:
-        return {path: {"$regex": f"^{re.escape(value)}"}}
-    if op is Op.EXISTS:
-        return {path: {"$ne": None}} if value else {path: {"$eq": None}}
-    raise ValueError(f"unsupported operator {op}")  # pragma: no cover - Op is closed
-
-
-def mongo_filter(expr: Expr | None) -> dict[str, Any]:
-    """Translate a query expression into a MongoDB filter document."""
-    if expr is None:
-        return {}
-    if isinstance(expr, Condition):
-        return _condition(expr)
-    if isinstance(expr, And):
-        return {"$and": [mongo_filter(e) for e in expr.items]}
-    if isinstance(expr, Or):
-        return {"$or": [mongo_filter(e) for e in expr.items]}
-    if isinstance(expr, Not):
-        return {"$nor": [mongo_filter(expr.operand)]}
-    raise TypeError(f"not a query expression: {expr!r}")
-
-
-def _and(*filters: dict[str, Any]) -> dict[str, Any]:
-    parts = [f for f in filters if f]
-    if not parts:
-        return {}
-    return parts[0] if len(parts) == 1 else {"$and": parts}
-
-
-_UPDATE_OPERATORS = {
-    "set": "$set",
-    "inc": "$inc",
-    "push": "$push",
-    "pull": "$pull",
-    "add_to_set": "$addToSet",
-}
-
-
-def mongo_update(ops: Sequence[StorageOp], extra: dict[str, Any]) -> dict[str, Any]:
-    """Translate update operations into a MongoDB update document that also bumps ``version``."""
-    update: dict[str, dict[str, Any]] = {"$set": dict(extra), "$inc": {"version": 1}}
-    for op in ops:
-        update.setdefault(_UPDATE_OPERATORS[op.kind], {})[op.path] = op.value
-    return update
 
 
 def _index_keys(index: Index) -> list[tuple[str, Any]]:
@@ -144,7 +78,7 @@ class MongoCollection:
         own: dict[str, Any] = {"_id": key}
         if version is not None:
             own["version"] = version
-        return _and(own, mongo_filter(where))
+        return and_filters(own, mongo_filter(where))
 
     async def insert_one(self, document: dict[str, Any]) -> None:
         """Store a new document."""
@@ -188,6 +122,44 @@ class MongoCollection:
             return await self._collection.count_documents(
                 mongo_filter(where), session=self._session
             )
+
+    async def aggregate(
+        self,
+        where: Expr | None,
+        hidden: frozenset[str],
+        stages: Sequence[Match | RawStage],
+        limit: int | None,
+        max_time_ms: int | None,
+    ) -> list[dict[str, Any]]:
+        """Run a pipeline after ``where`` and with the ``hidden`` fields removed."""
+        pipeline: list[dict[str, Any]] = []
+        if where is not None:
+            pipeline.append({"$match": mongo_filter(where)})
+        if hidden:
+            pipeline.append({"$project": {storage_path(name): 0 for name in sorted(hidden)}})
+        for stage in stages:
+            if isinstance(stage, Match):
+                pipeline.append({"$match": mongo_filter(stage.filter)})
+            else:
+                pipeline.append({stage.name: stage.spec})
+        if limit is not None:
+            pipeline.append({"$limit": limit})
+        options: dict[str, Any] = {}
+        if max_time_ms is not None:
+            options["maxTimeMS"] = max_time_ms
+        with translated(self._model):
+            try:
+                cursor = await self._collection.aggregate(
+                    pipeline, session=self._session, **options
+                )
+                documents = await cursor.to_list(None)
+            except ExecutionTimeout as exc:
+                raise QueryTimeout(self._model, max_time_ms) from exc
+            except OperationFailure as exc:
+                # The pipeline comes from the caller: the server's refusal is theirs to fix.
+                message = str((exc.details or {}).get("errmsg") or "the server refused it")
+                raise InvalidAggregation(message) from exc
+        return [_plain(document) for document in documents]
 
     async def replace(
         self, key: str, version: int, document: dict[str, Any], where: Expr | None
@@ -294,3 +266,18 @@ class MongoCollection:
                     return False
                 raise
         return True
+
+
+def _plain(value: Any) -> Any:
+    """Driver values as plain Python: ``Decimal128`` as ``Decimal``, datetimes in UTC."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, Decimal128):
+        return Decimal(str(value.to_decimal()))
+    if isinstance(value, dt.datetime):
+        if value.utcoffset() in (None, dt.timedelta(0)):
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+    return value

@@ -5,7 +5,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
-from hexkernel.core.query import Expr, Projection, Query, UpdateOp
+from hexkernel.core.query import Expr, Pipeline, Projection, Query, UpdateOp
 
 __all__ = ("IndexReport", "Repository")
 
@@ -68,6 +68,29 @@ class Repository(Protocol[M]):
 
     async def count(self, where: Expr | None = None, *, unfiltered: bool = False) -> int:
         """Count the documents matching ``where``."""
+        ...
+
+    async def aggregate(
+        self,
+        pipeline: Pipeline,
+        *,
+        where: Expr | None = None,
+        max_results: int | None = None,
+        max_time_ms: int | None = None,
+        unfiltered: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Run an aggregation pipeline over the documents matching ``where``.
+
+        The predefined filters and ``where`` (a caller's row-level restriction,
+        say) run before the first stage, and excluded fields are removed
+        before it, so no stage can see a hidden row or field. Results are
+        plain values (``Decimal``, UTC datetimes), at most ``max_results`` of
+        them.
+
+        Raises:
+            InvalidAggregation: The store refused the pipeline.
+            QueryTimeout: It ran longer than ``max_time_ms``.
+        """
         ...
 
     async def insert(self, item: M) -> M:

@@ -77,6 +77,14 @@ class TestActiveRecord(contracts.ActiveRecordContract):
     pass
 
 
+class TestSearch(contracts.SearchContract):
+    pass
+
+
+class TestAggregate(contracts.AggregateContract):
+    pass
+
+
 def test_every_repository_contract_runs_on_mongodb():
     assert contracts.uncovered(globals(), contracts.REPOSITORY_CONTRACTS) == []
 

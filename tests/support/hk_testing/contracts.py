@@ -32,26 +32,29 @@ import attrs
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from hexkernel.adapters.memory import InMemoryRepository, InMemoryStore, InMemoryUnitOfWorkFactory
 from hexkernel.adapters.mongo import MongoRepository, MongoUnitOfWorkFactory, connect
 from hexkernel.core.errors import (
     ConcurrencyConflict,
     DuplicateKey,
+    InvalidAggregation,
     NotFound,
     PartialDocument,
     ValidationError,
 )
 from hexkernel.core.persistence import bind, is_partial, unbind
 from hexkernel.core.ports import Repository, UnitOfWork, UnitOfWorkFactory
-from hexkernel.core.query import Expr, Projection, Query
+from hexkernel.core.query import Expr, Match, Pipeline, Projection, Query, RawStage
 from hk_testing.models import Address, Level, Line, Status
-from hk_testing.persistence_models import ACCOUNT_INDEXES, Account, Chore, Memo, Sample
+from hk_testing.persistence_models import ACCOUNT_INDEXES, Account, Article, Chore, Memo, Sample
 
 __all__ = (
     "CONCURRENCY_CONTRACTS",
     "REPOSITORY_CONTRACTS",
     "ActiveRecordContract",
+    "AggregateContract",
     "Backend",
     "ConcurrentSaveContract",
     "DeleteContract",
@@ -66,6 +69,7 @@ __all__ = (
     "ProjectionContract",
     "RoundTripContract",
     "SaveContract",
+    "SearchContract",
     "SortAndPageContract",
     "UnitOfWorkContract",
     "UpdateContract",
@@ -99,6 +103,9 @@ class MemoryBackend:
         self.store = InMemoryStore()
         self.uow_factory = InMemoryUnitOfWorkFactory(self.store)
 
+    async def counts_text_searches(self) -> bool:
+        return True
+
     def repository(self, model: type[M]) -> Repository[M]:
         return InMemoryRepository(model, self.store)
 
@@ -113,6 +120,18 @@ class MongoBackend:
 
     def repository(self, model: type[M]) -> Repository[M]:
         return MongoRepository(model, self.database)
+
+    async def counts_text_searches(self) -> bool:
+        """Whether the server counts ``$text`` queries (MongoDB does; some test servers do not)."""
+        probe = self.database["text_count_probe"]
+        await probe.create_index([("t", "text")])
+        try:
+            await probe.count_documents({"$text": {"$search": "x"}})
+        except OperationFailure:
+            return False
+        finally:
+            await probe.drop()
+        return True
 
 
 @contextlib.asynccontextmanager
@@ -452,6 +471,11 @@ FILTER_CASES: list[tuple[str, Expr, list[int]]] = [
     ("embedded-path-ne", Chore.home.city != "Springfield", [1, 2, 4, 5]),
     ("embedded-path-contains", Chore.home.city.contains("VILLE"), [2]),
     ("nothing", Chore.priority > 5, []),
+    ("size", Chore.tags.size(2), [1]),
+    ("size-zero", Chore.tags.size(0), [2, 4]),
+    ("elem-match-item", Chore.tags.elem_match(lambda t: (t >= "b") & (t < "c")), [1, 5]),
+    ("elem-match-one-item", Chore.tags.elem_match(lambda t: (t > "blue") & (t < "red")), [3]),
+    ("not-elem-match", ~Chore.tags.elem_match(lambda t: t == "red"), [2, 3, 4, 5]),
 ]
 
 
@@ -1467,6 +1491,210 @@ class ConcurrentSaveContract(_Contract):
         assert [c.version for w, c in enumerate(copies) if w != winner] == [1] * (WRITERS - 1)
 
 
+def _articles() -> list[Article]:
+    return [
+        Article(
+            title="Parser fixes land",
+            body="The new parser handles édition and unicode text",
+            scores=[1, 7],
+            lines=[Line(sku="ABC-001", quantity=2, price=Decimal("1.50"))],
+        ),
+        Article(
+            title="Release notes",
+            body="Fixes for the login page and the parser",
+            section="blog",
+            scores=[4],
+            lines=[
+                Line(sku="ABC-001", quantity=9, price=Decimal("3.00")),
+                Line(sku="XYZ-002", quantity=1, price=Decimal("9.99")),
+            ],
+        ),
+        Article(title="Quarterly numbers", body="Revenue and costs", scores=[]),
+        Article(
+            title="Login outage report",
+            body="What broke the login page, and the fix",
+            section="blog",
+            scores=[2, 3],
+        ),
+    ]
+
+
+async def _stored_articles(backend: Backend) -> tuple[Repository[Article], list[Article]]:
+    repo = backend.repository(Article)
+    await repo.sync()
+    articles = _articles()
+    await repo.insert_many(articles)
+    return repo, articles
+
+
+def _titles(found: Sequence[Article]) -> list[str]:
+    return [a.title for a in found]
+
+
+class SearchContract(_Contract):
+    """Full-text search over text-indexed fields and list conditions on embedded documents."""
+
+    @pytest.mark.parametrize(
+        ("words", "expected"),
+        [
+            ("parser", ["Parser fixes land", "Release notes"]),
+            ("PARSER outage", ["Parser fixes land", "Release notes", "Login outage report"]),
+            ("edition", ["Parser fixes land"]),
+            ('"login page"', ["Release notes", "Login outage report"]),
+            ('"page login"', []),
+            ("login -outage", ["Release notes"]),
+            ("nothing-like-it", []),
+        ],
+        ids=[
+            "word",
+            "any-word-any-case",
+            "diacritics",
+            "phrase",
+            "phrase-order",
+            "negation",
+            "none",
+        ],
+    )
+    async def test_a_text_search_finds_the_documents_with_the_words(self, backend, words, expected):
+        repo, _ = await _stored_articles(backend)
+
+        found = await repo.find(Query(Article).search(words))
+
+        assert sorted(_titles(found)) == sorted(expected)
+
+    async def test_a_text_search_combines_with_conditions_and_order(self, backend):
+        repo, _ = await _stored_articles(backend)
+        query = (
+            Query(Article)
+            .search("login parser")
+            .where(Article.section == "blog")
+            .sort(Article.title.desc())
+        )
+
+        assert _titles(await repo.find(query)) == ["Release notes", "Login outage report"]
+
+    async def test_a_text_search_is_counted(self, backend):
+        if not await backend.counts_text_searches():
+            pytest.skip("this server cannot count $text queries (MongoDB itself can)")
+        repo, _ = await _stored_articles(backend)
+
+        query = Query(Article).search("login").where(Article.section == "blog")
+        assert await repo.count(query.filter) == 2
+
+    async def test_a_model_without_a_text_index_cannot_be_searched(self):
+        with pytest.raises(ValidationError) as raised:
+            Query(Chore).search("fix")
+
+        assert raised.value.errors[0].code == "invalid_query"
+
+    def test_a_text_search_cannot_be_negated_or_one_branch_of_an_or(self):
+        search = Query(Article).search("x").filter
+        with pytest.raises(TypeError):
+            _ = ~search
+        with pytest.raises(TypeError):
+            _ = search | (Article.section == "blog")
+
+    async def test_elem_match_needs_one_element_to_meet_every_condition(self, backend):
+        repo, _ = await _stored_articles(backend)
+        same_line = Article.lines.elem_match(
+            lambda line: (line.sku == "ABC-001") & (line.quantity > 5)
+        )
+        any_lines = Article.lines.contains(Line(sku="XYZ-002", quantity=1, price=Decimal("9.99")))
+
+        assert _titles(await repo.find(Query(Article).where(same_line))) == ["Release notes"]
+        assert _titles(await repo.find(Query(Article).where(any_lines))) == ["Release notes"]
+
+    async def test_elem_match_on_plain_items_needs_one_item_in_range(self, backend):
+        repo, _ = await _stored_articles(backend)
+        in_range = Article.scores.elem_match(lambda s: (s > 2) & (s < 6))
+
+        found = await repo.find(Query(Article).where(in_range).sort(Article.title.asc()))
+
+        assert _titles(found) == ["Login outage report", "Release notes"]
+        assert await repo.count(in_range) == 2
+
+
+class AggregateContract(_Contract):
+    async def test_a_pipeline_groups_and_sorts(self, backend):
+        repo, _ = await _stored_articles(backend)
+        pipeline = Pipeline(
+            (
+                RawStage("$group", {"_id": "$section", "n": {"$sum": 1}}),
+                RawStage("$sort", {"_id": 1}),
+            )
+        )
+
+        assert await repo.aggregate(pipeline) == [{"_id": "blog", "n": 2}, {"_id": "news", "n": 2}]
+
+    async def test_match_stages_are_query_expressions(self, backend):
+        repo, _ = await _stored_articles(backend)
+        pipeline = Pipeline(
+            (
+                Match(Article.section == "blog"),
+                RawStage("$unwind", "$scores"),
+                RawStage("$group", {"_id": None, "total": {"$sum": "$scores"}}),
+            )
+        )
+
+        assert await repo.aggregate(pipeline) == [{"_id": None, "total": 9}]
+
+    async def test_excluded_fields_never_reach_a_stage(self, backend):
+        repo, _ = await _stored_articles(backend)
+        pipeline = Pipeline(
+            (
+                RawStage("$addFields", {"leak": "$secret"}),
+                RawStage("$group", {"_id": None, "all": {"$push": "$$ROOT"}}),
+            )
+        )
+
+        (result,) = await repo.aggregate(pipeline)
+
+        assert len(result["all"]) == 4
+        assert all("secret" not in doc and "leak" not in doc for doc in result["all"])
+        assert "hunter22" not in repr(result)
+
+    async def test_predefined_filters_and_the_where_restriction_run_first(self, backend):
+        memos = backend.repository(Memo)
+        await memos.insert(Memo(body="live"))
+        await memos.insert(Memo(body="other"))
+        await memos.insert(Memo(body="hidden", deleted=True))
+        count = Pipeline((RawStage("$count", "n"),))
+
+        assert await memos.aggregate(count) == [{"n": 2}]
+        assert await memos.aggregate(count, where=Memo.body == "other") == [{"n": 1}]
+        assert await memos.aggregate(count, unfiltered=True) == [{"n": 3}]
+
+    async def test_results_are_capped(self, backend):
+        repo, _ = await _stored_articles(backend)
+        pipeline = Pipeline((RawStage("$sort", {"title": 1}), RawStage("$project", {"title": 1})))
+
+        found = await repo.aggregate(pipeline, max_results=2)
+
+        assert [d["title"] for d in found] == ["Login outage report", "Parser fixes land"]
+
+    async def test_values_come_back_as_python_values(self, backend):
+        repo, articles = await _stored_articles(backend)
+        pipeline = Pipeline(
+            (
+                Match(Article.id == articles[1].id),
+                RawStage("$project", {"inserted": 1, "price": {"$first": "$lines.price"}}),
+            )
+        )
+
+        (result,) = await repo.aggregate(pipeline)
+
+        assert result["_id"] == articles[1].id
+        assert result["inserted"] == articles[1].inserted
+        assert is_utc(result["inserted"])
+        assert result["price"] == Decimal("3.00")
+
+    async def test_a_pipeline_the_store_refuses_raises_invalid_aggregation(self, backend):
+        repo, _ = await _stored_articles(backend)
+
+        with pytest.raises(InvalidAggregation):
+            await repo.aggregate(Pipeline((RawStage("$group", {"n": {"$sum": 1}}),)))
+
+
 REPOSITORY_CONTRACTS: tuple[type, ...] = (
     PortsContract,
     InsertContract,
@@ -1482,6 +1710,8 @@ REPOSITORY_CONTRACTS: tuple[type, ...] = (
     IndexContract,
     UnitOfWorkContract,
     ActiveRecordContract,
+    SearchContract,
+    AggregateContract,
 )
 """Every contract of the repository and unit-of-work ports."""
 

@@ -75,3 +75,15 @@ class Account(
 
 ACCOUNT_INDEXES = frozenset({"email_1", "team_1", "project_1_priority_-1", "accounts_text"})
 """The index names ``Account`` declares, as ``sync()`` reports them."""
+
+
+class Article(Model, prefix="art", collection="articles"):
+    """Text-indexed fields, lists of plain values and of embedded documents, a hidden field."""
+
+    title: str = Field(text=True)
+    body: str = Field(default="", text=True)
+    section: str = "news"
+    scores: list[int] = Field(factory=list)
+    lines: list[Line] = Field(factory=list)
+    secret: str = Field(default="hunter22", exclude=True)
+    home: Address | None = None

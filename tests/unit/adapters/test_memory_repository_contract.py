@@ -69,6 +69,14 @@ class TestActiveRecord(contracts.ActiveRecordContract):
     pass
 
 
+class TestSearch(contracts.SearchContract):
+    pass
+
+
+class TestAggregate(contracts.AggregateContract):
+    pass
+
+
 class TestConcurrentSave(contracts.ConcurrentSaveContract):
     pass
 
