@@ -5,7 +5,10 @@ in-memory store without ``mongo.uri``, MongoDB with it) and provides
 repositories, the unit-of-work factory and the clock. :class:`Service` wires a
 container to a set of Models: it binds each Model's repository for the
 active-record methods, synchronises indexes and schemas at start-up and
-closes the clients at shutdown. Tests override any provider::
+closes the clients at shutdown. :meth:`Service.security` assembles
+authentication (the token service, the bearer authenticator) from the
+``auth`` settings and the service's user directory. Tests override any
+provider::
 
     container = RootContainer.from_settings(settings)
     container.repository.override(providers.Factory(FakeRepository))
@@ -15,18 +18,87 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 from dependency_injector import containers, providers
 
 from hexkernel.adapters._documents import utcnow
 from hexkernel.adapters.memory.containers import InMemoryContainer
 from hexkernel.adapters.mongo.containers import MongoContainer
+from hexkernel.adapters.security import (
+    InMemoryRefreshTokenStore,
+    JwtIssuer,
+    JwtVerifier,
+    KeyRing,
+    KeySource,
+    RemoteJwksVerifier,
+    TokenCache,
+)
+from hexkernel.adapters.security.mongo_refresh_tokens import MongoRefreshTokenStore
+from hexkernel.application.auth import Authenticator, ModelUserDirectory, OAuthClient, TokenService
 from hexkernel.core.persistence import bind, unbind
 from hexkernel.core.ports.repository import IndexReport, Repository
-from hexkernel.interfaces.config import Settings, redacted
+from hexkernel.core.ports.security import TokenIssuer, UserDirectory
+from hexkernel.interfaces.config import ConfigurationError, Settings, redacted
 
-__all__ = ("RootContainer", "Service")
+__all__ = ("RootContainer", "Security", "Service")
 
 log = logging.getLogger("hexkernel")
+
+
+def _key_ring(settings: Settings) -> KeyRing:
+    sources = [
+        KeySource(
+            kid=k.kid,
+            private_key_file=k.private_key_file,
+            public_key_file=k.public_key_file,
+            passphrase=k.passphrase.reveal() if k.passphrase is not None else None,
+        )
+        for k in settings.auth.keys
+    ]
+    try:
+        return KeyRing.from_sources(sources, settings.auth.active_kid)
+    except ValueError as exc:
+        raise ConfigurationError({"auth.keys": str(exc)}) from None
+
+
+def _token_cache(settings: Settings) -> TokenCache:
+    return TokenCache(ttl=settings.auth.token_cache_seconds)
+
+
+def _local_verifier(keys: KeyRing, settings: Settings, cache: TokenCache) -> JwtVerifier:
+    auth = settings.auth
+    return JwtVerifier(
+        keys, issuer=auth.issuer, audience=auth.audience, leeway=auth.leeway_seconds, cache=cache
+    )
+
+
+def _remote_verifier(settings: Settings, cache: TokenCache) -> RemoteJwksVerifier:
+    auth = settings.auth
+    assert auth.jwks_url is not None  # noqa: S101 - the settings check it
+    return RemoteJwksVerifier(
+        auth.jwks_url,
+        issuer=auth.issuer,
+        audience=auth.audience,
+        leeway=auth.leeway_seconds,
+        min_refetch_interval=auth.jwks_refetch_seconds,
+        cache=cache,
+    )
+
+
+def _clients(settings: Settings) -> list[OAuthClient]:
+    try:
+        return [
+            OAuthClient(
+                client_id=client_id,
+                secret_hash=c.secret_hash.reveal() if c.secret_hash is not None else None,
+                grants=frozenset(c.grants),
+                scopes=frozenset(c.scopes),
+                roles=frozenset(c.roles),
+            )
+            for client_id, c in settings.auth.clients.items()
+        ]
+    except ValueError as exc:
+        raise ConfigurationError({"auth.clients": str(exc)}) from None
 
 
 class RootContainer(containers.DeclarativeContainer):
@@ -46,6 +118,21 @@ class RootContainer(containers.DeclarativeContainer):
     )
     clock = providers.Object(utcnow)
 
+    key_ring = providers.Singleton(_key_ring, settings)
+    token_issuer = providers.Singleton(JwtIssuer, key_ring)
+    token_cache = providers.Singleton(_token_cache, settings)
+    token_verifier = providers.Selector(
+        config.auth_mode,
+        issuer=providers.Singleton(_local_verifier, key_ring, settings, token_cache),
+        resource_server=providers.Singleton(_remote_verifier, settings, token_cache),
+    )
+    refresh_tokens = providers.Selector(
+        config.storage,
+        memory=providers.Singleton(InMemoryRefreshTokenStore),
+        mongo=providers.Singleton(MongoRefreshTokenStore, mongo.database),
+    )
+    oauth_clients = providers.Singleton(_clients, settings)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> "RootContainer":
         """Build a container configured from typed settings."""
@@ -54,6 +141,7 @@ class RootContainer(containers.DeclarativeContainer):
         container.config.from_dict(
             {
                 "storage": "mongo" if uri is not None else "memory",
+                "auth_mode": settings.auth.mode,
                 "mongo": {
                     "uri": uri.reveal() if uri is not None else None,
                     "database": settings.mongo.database,
@@ -62,6 +150,21 @@ class RootContainer(containers.DeclarativeContainer):
             }
         )
         return container
+
+
+@attrs.frozen(kw_only=True)
+class Security:
+    """Authentication of a service, as the HTTP interface needs it.
+
+    Attributes:
+        authenticator: Turns bearer tokens into principals.
+        tokens: The token service; ``None`` in resource-server mode.
+        issuer: Signs tokens and publishes the JWKS; ``None`` in resource-server mode.
+    """
+
+    authenticator: Authenticator
+    tokens: TokenService | None = None
+    issuer: TokenIssuer | None = None
 
 
 class Service:
@@ -79,6 +182,50 @@ class Service:
         self.repositories: dict[type[Any], Repository[Any]] = {
             m: container.repository(m) for m in self.models
         }
+
+    def security(self, users: UserDirectory | type[Any] | None = None) -> Security:
+        """Assemble authentication from the ``auth`` settings.
+
+        Args:
+            users: Who may log in with the ``password`` grant: a
+                :class:`UserDirectory`, or a user Model stored by this service
+                (then ``ModelUserDirectory(Model)`` with the fields ``email``,
+                ``password`` and ``roles``). ``None``: no users, only clients.
+
+        Raises:
+            ConfigurationError: The keys or clients are not usable.
+        """
+        container = self.container
+        settings = container.settings()
+        directory: UserDirectory | None
+        if isinstance(users, type):
+            if users not in self.repositories:
+                raise ValueError(f"the service does not store {users.__name__}")
+            directory = ModelUserDirectory(self.repositories[users])
+        else:
+            directory = users
+        clients = container.oauth_clients()
+        authenticator = Authenticator(
+            container.token_verifier(),
+            users=directory,
+            clients=[c.client_id for c in clients],
+            roles_claim=settings.auth.roles_claim,
+            principal_ttl=settings.auth.principal_cache_seconds,
+        )
+        if settings.auth.mode == "resource_server":
+            return Security(authenticator=authenticator)
+        issuer = container.token_issuer()
+        tokens = TokenService(
+            issuer=issuer,
+            refresh_tokens=container.refresh_tokens(),
+            users=directory,
+            clients=clients,
+            issuer_id=settings.auth.issuer,
+            audience=settings.auth.audience,
+            access_token_seconds=settings.auth.access_token_seconds,
+            refresh_token_seconds=settings.auth.refresh_token_seconds,
+        )
+        return Security(authenticator=authenticator, tokens=tokens, issuer=issuer)
 
     @property
     def storage(self) -> str:
@@ -106,5 +253,7 @@ class Service:
         """Unbind the Models and close the database client, if one was opened."""
         for model in self.models:
             unbind(model)
+        if self.container.config.auth_mode() == "resource_server":
+            await self.container.token_verifier().aclose()
         if self.storage == "mongo":
             await self.container.mongo.client().close()

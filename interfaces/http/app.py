@@ -12,10 +12,17 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from hexkernel.core.actions import actions_of
-from hexkernel.interfaces.bootstrap import Service
+from hexkernel.interfaces.bootstrap import Security, Service
+from hexkernel.interfaces.http.auth import (
+    BearerAuthentication,
+    auth_components,
+    auth_routes,
+    security_schemes,
+)
 from hexkernel.interfaces.http.openapi import (
     DocumentedComponents,
     action_component,
+    aggregate_component,
     model_components,
     problem_component,
 )
@@ -54,12 +61,15 @@ def create_app(
     *,
     title: str | None = None,
     version: str = "1.0.0",
+    security: Security | None = None,
 ) -> Litestar:
     """Build the Litestar app serving ``models`` from a wired service.
 
     Start-up binds the repositories and synchronises indexes and schemas;
     shutdown closes the clients. Reads are on for every Model; give a
-    :class:`Resource` to enable writes.
+    :class:`Resource` to enable writes. With ``security`` (from
+    ``service.security(users=...)``) bearer tokens are authenticated on every
+    route and the token endpoint and key documents are served.
     """
     settings = service.container.settings()
     resources = resources_from(models)
@@ -82,24 +92,35 @@ def create_app(
             f"the service does not store {', '.join(unknown)}: add them to Service(...)"
         )
     routers = [resource_router(r, service.repositories[r.model], settings) for r in resources]
-    schemas: dict[str, Any] = {"Problem": problem_component()}
+    schemas: dict[str, Any] = {
+        "Problem": problem_component(),
+        "AggregateResult": aggregate_component(),
+    }
     for resource in resources:
         schemas.update(model_components(resource.model))
         for spec in actions_of(resource.model).values():
             action_name, action_schema = action_component(resource.model, spec)
             schemas[action_name] = action_schema
+    middleware: list[Any] = [request_id_middleware]
+    handlers: list[Any] = [health, *routers]
+    schemes = {}
+    if security is not None:
+        middleware.append(BearerAuthentication(security))
+        handlers.extend(auth_routes(security))
+        schemas.update(auth_components())
+        schemes = security_schemes()
     return Litestar(
-        route_handlers=[health, *routers],
+        route_handlers=handlers,
         lifespan=[lifespan],
         exception_handlers=exception_handlers(),
-        middleware=[request_id_middleware],
+        middleware=middleware,
         request_max_body_size=settings.http.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title=title or settings.service,
             version=version,
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(path="/swagger")],
-            components=DocumentedComponents(documented=schemas),
+            components=DocumentedComponents(documented=schemas, security_schemes=schemes or None),
         ),
         debug=False,
     )

@@ -14,12 +14,17 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from hexkernel.core.errors import (
+    AuthenticationRequired,
     ConcurrencyConflict,
     DomainError,
     DuplicateKey,
     HexkernelError,
+    InvalidAggregation,
+    InvalidToken,
+    IssuerUnavailable,
     NotFound,
     PartialDocument,
+    QueryTimeout,
     StoreUnavailable,
     TransactionsUnsupported,
     ValidationError,
@@ -110,6 +115,23 @@ def _from_hexkernel(request: Request[Any, Any, Any], exc: HexkernelError) -> Res
         return problem_response(
             request, exc.status, exc.code, exc.detail, errors=exc.errors, headers=exc.headers
         )
+    if isinstance(exc, InvalidToken):
+        return problem_response(
+            request,
+            401,
+            "unauthorized",
+            str(exc),
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    if isinstance(exc, AuthenticationRequired):
+        return problem_response(
+            request, 401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"}
+        )
+    if isinstance(exc, IssuerUnavailable):
+        log.warning("token issuer unavailable (request %s): %s", request_id(request), exc)
+        return problem_response(
+            request, 503, "service_unavailable", "the token issuer is unavailable"
+        )
     if isinstance(exc, ValidationError):
         items = exc.as_list()
         return problem_response(
@@ -120,6 +142,8 @@ def _from_hexkernel(request: Request[Any, Any, Any], exc: HexkernelError) -> Res
         return problem_response(
             request, 400, "invalid_query", "the query is not valid", errors=items
         )
+    if isinstance(exc, (InvalidAggregation, QueryTimeout)):
+        return _refused_query(request, exc)
     if isinstance(exc, NotFound):
         return problem_response(request, 404, "not_found", f"no {exc.model} has this id")
     if isinstance(exc, ConcurrencyConflict):
@@ -143,6 +167,19 @@ def _from_hexkernel(request: Request[Any, Any, Any], exc: HexkernelError) -> Res
         log.error("store failure (request %s): %s", request_id(request), exc)
         return problem_response(request, 503, "service_unavailable", "the store is unavailable")
     return _internal(request, exc)
+
+
+def _refused_query(
+    request: Request[Any, Any, Any], exc: InvalidAggregation | QueryTimeout
+) -> Response[Any]:
+    """A query the store refused or stopped: the client's to change, so a 400."""
+    if isinstance(exc, InvalidAggregation):
+        item = {"field": "pipeline", "code": "invalid_query", "message": exc.reason}
+        detail = "the pipeline was refused"
+    else:
+        item = {"field": "pipeline", "code": "query_timeout", "message": str(exc)}
+        detail = "the query ran past its time limit"
+    return problem_response(request, 400, "invalid_query", detail, errors=[item])
 
 
 def _internal(request: Request[Any, Any, Any], exc: BaseException) -> Response[Any]:
