@@ -42,6 +42,10 @@ class InMemoryUnitOfWork(UnitOfWorkBase):
             held = self._tables[name] = (base.clone(), dict(base.documents))
         return held[0]
 
+    def table(self, name: str) -> _Table:
+        """The transaction's copy of collection ``name`` (other in-memory adapters join here)."""
+        return self._table(name)
+
     def repository(self, model: type[M]) -> Repository[M]:
         """The repository of ``model`` inside this transaction."""
         repository = self._repositories.get(model)

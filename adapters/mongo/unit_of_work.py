@@ -16,7 +16,7 @@ import tenacity
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from hexkernel.adapters._documents import DocumentRepository
 from hexkernel.adapters._unit_of_work import UnitOfWorkBase, run_with_retries
@@ -25,7 +25,7 @@ from hexkernel.adapters.mongo.errors import translated
 from hexkernel.core.ports.repository import Repository
 from hexkernel.core.ports.unit_of_work import UnitOfWork
 
-__all__ = ("MongoUnitOfWork", "MongoUnitOfWorkFactory")
+__all__ = ("MongoUnitOfWork", "MongoUnitOfWorkFactory", "forget_session", "is_transient")
 
 M = TypeVar("M")
 R = TypeVar("R")
@@ -37,6 +37,49 @@ def _has_label(exc: BaseException, label: str) -> bool:
             return True
         exc = exc.__cause__  # type: ignore[assignment]
     return False
+
+
+_WRITE_CONFLICT = 112
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a transaction that failed with ``exc`` may simply be run again.
+
+    True for errors labelled ``TransientTransactionError``, for write conflicts
+    (code 112, or a commit refused with "Write conflict", as servers without
+    labels report it), and for hexkernel errors marked ``transient``; the chain
+    of causes is searched, since adapters translate driver errors.
+    """
+    current: BaseException | None = exc
+    while current is not None:
+        if getattr(current, "transient", False):
+            return True
+        if isinstance(current, PyMongoError) and current.has_error_label(
+            "TransientTransactionError"
+        ):
+            return True
+        if isinstance(current, OperationFailure) and (
+            current.code == _WRITE_CONFLICT or "write conflict" in str(current).lower()
+        ):
+            return True
+        current = current.__cause__
+    return False
+
+
+def forget_session(session: AsyncClientSession) -> None:
+    """Keep the server session of a failed commit out of the driver's pool.
+
+    Some servers (the mongoeco test server among them) keep a transaction whose
+    commit failed open on the server, and the next transaction started on the
+    same pooled session id would continue it. A session marked dirty is
+    discarded by the driver instead of reused; pymongo does the same after
+    network errors. It uses the driver's private ``_server_session``, hence the
+    guard.
+    """
+    server_session = getattr(session, "_server_session", None)
+    mark_dirty = getattr(server_session, "mark_dirty", None)
+    if callable(mark_dirty):
+        mark_dirty()
 
 
 class MongoUnitOfWork(UnitOfWorkBase):
@@ -94,7 +137,11 @@ class MongoUnitOfWork(UnitOfWorkBase):
             reraise=True,
         ):
             with attempt, translated("transaction"):
-                await session.commit_transaction()
+                try:
+                    await session.commit_transaction()
+                except PyMongoError:
+                    forget_session(session)
+                    raise
 
     async def rollback(self) -> None:
         """Abort the transaction."""
@@ -127,6 +174,6 @@ class MongoUnitOfWorkFactory:
         return await run_with_retries(
             self,
             work,
-            transient=lambda e: _has_label(e, "TransientTransactionError"),
+            transient=is_transient,
             attempts=self._attempts,
         )
