@@ -1,0 +1,42 @@
+"""The event-store contracts on the in-memory adapter."""
+
+import pytest
+
+pytest.register_assert_rewrite("hk_testing.event_store_contracts")
+
+from hk_testing import event_store_contracts as contracts  # noqa: E402 - after the rewrite hook
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def es_backend():
+    return contracts.MemoryEventBackend()
+
+
+class TestAppendAndRead(contracts.AppendAndReadContract):
+    pass
+
+
+class TestConcurrency(contracts.ConcurrencyContract):
+    pass
+
+
+class TestGlobalLog(contracts.GlobalLogContract):
+    pass
+
+
+class TestUnitOfWork(contracts.UnitOfWorkContract):
+    pass
+
+
+class TestSnapshot(contracts.SnapshotContract):
+    pass
+
+
+class TestUpcast(contracts.UpcastContract):
+    pass
+
+
+def test_every_event_store_contract_runs_in_memory():
+    assert contracts.uncovered(globals(), contracts.EVENT_STORE_CONTRACTS) == []
