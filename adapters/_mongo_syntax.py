@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hexkernel.adapters._documents import StorageOp, condition_value, storage_path
+from hexkernel.core.errors import ValidationError
 from hexkernel.core.model import Kind
 from hexkernel.core.query import And, Condition, ElemMatch, Expr, Not, Op, Or, TextSearch
 
@@ -64,11 +65,15 @@ def _element_operators(expr: Expr) -> dict[str, Any]:
     conditions = [expr] if isinstance(expr, Condition) else list(expr.items)  # type: ignore[attr-defined]
     out: dict[str, Any] = {}
     for condition in conditions:
-        for key, value in _operators(condition).items():
+        operators = _operators(condition)
+        if condition.op in (Op.LT, Op.LTE):
+            operators.pop("$ne")  # a missing item cannot be in a list: no null guard needed
+        for key, value in operators.items():
             if key in out and out[key] != value:
-                # Two different operands for one operator (x > 1 & x > 3): only
-                # the stricter could be kept, and which one depends on the operator.
-                raise ValueError(f"{key} is given twice for one list item")
+                # Two operands for one operator (x > 1 & x > 3) do not fit one document.
+                raise ValidationError.single(
+                    condition.path or "item", "invalid_query", f"{key} is given twice"
+                )
             out[key] = value
     return out
 

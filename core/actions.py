@@ -40,12 +40,16 @@ class ActionSpec:
         method: The method's name on the Model.
         available: Whether the action applies to an object; always, if None.
         arguments: An ``Embedded`` class validating the arguments, built lazily.
+        idempotent: Calling it where it is not available leaves the object as
+            it is and succeeds (``complete`` on a finished task), instead of
+            being refused.
     """
 
     name: str
     method: str
     available: Callable[[Any], bool] | None
     function: Callable[..., Awaitable[Any]] = attrs.field(repr=False)
+    idempotent: bool = False
 
     def is_available(self, instance: Any) -> bool:
         """Tell whether the action applies to ``instance`` now."""
@@ -85,14 +89,24 @@ def action(
     *,
     name: str | None = None,
     available: Callable[[Any], bool] | None = None,
+    idempotent: bool = False,
 ) -> Any:
-    """Mark an async Model method as an action (see the module docstring)."""
+    """Mark an async Model method as an action (see the module docstring).
+
+    Args:
+        function: The method (when used without parentheses).
+        name: The action's public name; the method's by default.
+        available: Whether the action applies to an object in its state; it
+            decides the action's link, and an unavailable action is refused.
+        idempotent: Where not available, succeed without changing anything
+            instead of refusing (the object is already where the action leads).
+    """
 
     def mark(method: F) -> F:
         target: Any = method
         if not inspect.iscoroutinefunction(target):
             raise ModelDefinitionError(f"action {method.__name__} must be an async method")
-        spec = ActionSpec(name or method.__name__, method.__name__, available, method)
+        spec = ActionSpec(name or method.__name__, method.__name__, available, method, idempotent)
         setattr(method, _MARK, spec)
         return method
 

@@ -94,6 +94,8 @@ class HttpSettings:
     default_page_size: int = attrs.field(default=20, validator=attrs.validators.ge(1))
     max_page_size: int = attrs.field(default=100, validator=attrs.validators.ge(1))
     max_body_bytes: int = attrs.field(default=1_048_576, validator=attrs.validators.ge(1))
+    max_aggregate_results: int = attrs.field(default=1000, validator=attrs.validators.ge(1))
+    aggregate_timeout_ms: int = attrs.field(default=5000, validator=attrs.validators.ge(1))
 
 
 @attrs.frozen(kw_only=True)

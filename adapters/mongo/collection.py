@@ -137,11 +137,7 @@ class MongoCollection:
             pipeline.append({"$match": mongo_filter(where)})
         if hidden:
             pipeline.append({"$project": {storage_path(name): 0 for name in sorted(hidden)}})
-        for stage in stages:
-            if isinstance(stage, Match):
-                pipeline.append({"$match": mongo_filter(stage.filter)})
-            else:
-                pipeline.append({stage.name: stage.spec})
+        pipeline.extend(_stage_document(stage) for stage in stages)
         if limit is not None:
             pipeline.append({"$limit": limit})
         options: dict[str, Any] = {}
@@ -266,6 +262,22 @@ class MongoCollection:
                     return False
                 raise
         return True
+
+
+def _stage_document(stage: Any) -> dict[str, Any]:
+    """A pipeline stage as MongoDB takes it; ``$facet`` pipelines may hold stage values too."""
+    if isinstance(stage, Match):
+        return {"$match": mongo_filter(stage.filter)}
+    if isinstance(stage, RawStage):
+        if stage.name == "$facet" and isinstance(stage.spec, dict):
+            return {
+                "$facet": {
+                    name: [_stage_document(s) for s in pipeline]
+                    for name, pipeline in stage.spec.items()
+                }
+            }
+        return {stage.name: stage.spec}
+    return dict(stage)
 
 
 def _plain(value: Any) -> Any:

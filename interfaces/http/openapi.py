@@ -19,6 +19,9 @@ from litestar.openapi.spec import Components, Operation
 __all__ = (
     "DocumentedComponents",
     "action_component",
+    "aggregate_component",
+    "aggregate_parameters",
+    "list_parameters",
     "model_components",
     "operation_class",
     "problem_component",
@@ -140,6 +143,76 @@ def action_component(model: type[Any], spec: Any) -> tuple[str, dict[str, Any]]:
     return f"{model.__model__.name}{arguments.__name__}", schema
 
 
+def _query(name: str, description: str, schema: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description, "schema": schema, **extra}
+
+
+def list_parameters(model: type[Any], max_page_size: int) -> list[dict[str, Any]]:
+    """The documented query parameters of ``GET /<collection>``.
+
+    Field filters (``field=value``, ``field[op]=value``) are open-ended and
+    described in the operation's text rather than listed one by one.
+    """
+    text_index = any(f.spec.text for f in model.__model__.fields)
+    parameters = [
+        _query("page", "Page number, from 1", {"type": "integer", "minimum": 1}),
+        _query(
+            "page_size",
+            "Items per page",
+            {"type": "integer", "minimum": 1, "maximum": max_page_size},
+        ),
+        _query(
+            "sort",
+            "Fields to sort by, comma-separated; prefix - for descending",
+            {"type": "string"},
+        ),
+        _query(
+            "fields", "Fields to return (or, prefixed with -, to leave out)", {"type": "string"}
+        ),
+        _query(
+            "where",
+            "A MongoDB-style filter as JSON, restricted to the Model's fields and to "
+            "$and $or $nor $not $eq $ne $gt $gte $lt $lte $in $nin $exists $all $elemMatch $size",
+            {"type": "string"},
+        ),
+    ]
+    if text_index:
+        parameters.append(_query("q", "Words to search for in the text index", {"type": "string"}))
+    return parameters
+
+
+def aggregate_parameters() -> list[dict[str, Any]]:
+    """The documented query parameter of ``GET /<collection>/aggregate``."""
+    return [
+        _query(
+            "pipeline",
+            "A JSON array of stages: $match $group $sort $limit $skip $project $unwind $count "
+            "$bucket $bucketAuto $sortByCount $addFields $set $facet",
+            {"type": "string"},
+            required=True,
+        )
+    ]
+
+
+def aggregate_component() -> dict[str, Any]:
+    """The body of an aggregation's answer."""
+    return {
+        "type": "object",
+        "required": ["_items", "_meta"],
+        "properties": {
+            "_items": {"type": "array", "items": {"type": "object"}},
+            "_meta": {
+                "type": "object",
+                "properties": {
+                    "count": {"type": "integer"},
+                    "truncated": {"type": "boolean"},
+                    "max_results": {"type": "integer"},
+                },
+            },
+        },
+    }
+
+
 def problem_component() -> dict[str, Any]:
     """RFC 9457 problem details as hexkernel writes them."""
     error = {
@@ -184,6 +257,7 @@ def operation_class(
     request_types: tuple[str, ...] = ("application/json",),
     success: tuple[str, str, str | None],
     problems: tuple[str, ...],
+    parameters: list[dict[str, Any]] | None = None,
 ) -> type[Operation]:
     """An Operation class whose request body and responses are the given components.
 
@@ -193,6 +267,7 @@ def operation_class(
         request_types: Accepted media types of the body.
         success: ``(status, description, component or None)``.
         problems: The problem statuses the route may answer.
+        parameters: Query parameters to document (OpenAPI parameter objects).
     """
     responses: dict[str, Any] = {}
     status, description, component = success
@@ -223,6 +298,8 @@ def operation_class(
             out["responses"] = copy.deepcopy(responses)
             if body is not None:
                 out["requestBody"] = copy.deepcopy(body)
+            if parameters:
+                out["parameters"] = [*out.get("parameters", []), *copy.deepcopy(parameters)]
             return out
 
     return GeneratedOperation

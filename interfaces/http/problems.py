@@ -137,12 +137,7 @@ def _from_hexkernel(request: Request[Any, Any, Any], exc: HexkernelError) -> Res
         return problem_response(
             request, 400, "validation_error", "the request is not valid", errors=items
         )
-    if isinstance(exc, InvalidQuery):
-        items = [e.as_dict() for e in exc.errors]
-        return problem_response(
-            request, 400, "invalid_query", "the query is not valid", errors=items
-        )
-    if isinstance(exc, (InvalidAggregation, QueryTimeout)):
+    if isinstance(exc, (InvalidQuery, InvalidAggregation, QueryTimeout)):
         return _refused_query(request, exc)
     if isinstance(exc, NotFound):
         return problem_response(request, 404, "not_found", f"no {exc.model} has this id")
@@ -170,9 +165,14 @@ def _from_hexkernel(request: Request[Any, Any, Any], exc: HexkernelError) -> Res
 
 
 def _refused_query(
-    request: Request[Any, Any, Any], exc: InvalidAggregation | QueryTimeout
+    request: Request[Any, Any, Any], exc: InvalidQuery | InvalidAggregation | QueryTimeout
 ) -> Response[Any]:
-    """A query the store refused or stopped: the client's to change, so a 400."""
+    """A query the grammar or the store refused, or one it stopped: the client's to change."""
+    if isinstance(exc, InvalidQuery):
+        items = [e.as_dict() for e in exc.errors]
+        return problem_response(
+            request, 400, "invalid_query", "the query is not valid", errors=items
+        )
     if isinstance(exc, InvalidAggregation):
         item = {"field": "pipeline", "code": "invalid_query", "message": exc.reason}
         detail = "the pipeline was refused"

@@ -21,15 +21,38 @@ import attrs
 from hexkernel.core.errors import ErrorItem, HexkernelError, ValidationError
 from hexkernel.core.model import Kind, TypeNode
 from hexkernel.core.model.marshallers import parse_datetime
-from hexkernel.core.query import Expr, FieldRef, Projection, Query, SortKey
+from hexkernel.core.query import (
+    Expr,
+    FieldRef,
+    Match,
+    Pipeline,
+    Projection,
+    Query,
+    RawStage,
+    SortKey,
+)
 
-__all__ = ("InvalidQuery", "ListParams", "parse_list_params")
+__all__ = ("InvalidQuery", "ListParams", "parse_list_params", "parse_pipeline")
 
 _OPERATOR = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)\[([a-z]+)\]$")
 _RESERVED = frozenset({"sort", "page", "page_size", "fields", "where", "q", "_"})
 _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 _WHERE_OPERATORS = frozenset(
-    {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$all", "$size", "$not"}
+    {
+        "$eq",
+        "$ne",
+        "$gt",
+        "$gte",
+        "$lt",
+        "$lte",
+        "$in",
+        "$nin",
+        "$exists",
+        "$all",
+        "$size",
+        "$not",
+        "$elemMatch",
+    }
 )
 _WHERE_LOGICAL = frozenset({"$and", "$or", "$nor"})
 
@@ -123,9 +146,10 @@ def _convert(field: str, node: TypeNode, text: str) -> Any:
         raise _bad(field, message, "invalid_value") from None
 
 
-def _field(model: type[Any], path: str, parameter: str) -> FieldRef:
+def _field(model: Any, path: str, parameter: str) -> FieldRef:
+    """The reference to ``path`` under a Model class or a FieldRef to an embedded Model."""
     head, *rest = path.split(".")
-    info = model.__model__
+    info = model.node.target.__model__ if isinstance(model, FieldRef) else model.__model__
     field = info.by_name.get(head)
     if field is None or field.exclude:
         raise _bad(parameter, f"{path} is not a field of {info.name}")
@@ -216,8 +240,8 @@ def _where_value(parameter: str, node: TypeNode, value: Any) -> Any:
     return _convert(parameter, node, str(value).lower() if isinstance(value, bool) else str(value))
 
 
-def _where_field(model: type[Any], path: str, spec: Any) -> Expr:
-    parameter = f"where.{path}"
+def _where_field(model: Any, path: str, spec: Any, depth: int, prefix: str) -> Expr:
+    parameter = f"where.{prefix}{path}"
     if path.startswith("$"):
         raise _bad("where", f"operator {path} is not allowed")
     ref = _field(model, path, parameter)
@@ -230,7 +254,7 @@ def _where_field(model: type[Any], path: str, spec: Any) -> Expr:
             return _guard(parameter, lambda: ref.contains(_where_value(parameter, scalar, spec)))
         return _guard(parameter, lambda: ref == _where_list_or_value(parameter, node, spec))
     exprs = [
-        _where_operator(parameter, ref, op, operand, node=node, scalar=scalar)
+        _where_operator(parameter, ref, op, operand, node=node, scalar=scalar, depth=depth)
         for op, operand in spec.items()
     ]
     return _all_of(exprs)
@@ -245,18 +269,50 @@ def _where_list_or_value(parameter: str, node: TypeNode, spec: Any) -> Any:
 
 
 def _where_operator(
-    parameter: str, ref: FieldRef, op: Any, operand: Any, *, node: TypeNode, scalar: TypeNode
+    parameter: str,
+    ref: FieldRef,
+    op: Any,
+    operand: Any,
+    *,
+    node: TypeNode,
+    scalar: TypeNode,
+    depth: int = 0,
 ) -> Expr:
     if op not in _WHERE_OPERATORS:
         raise _bad("where", f"operator {op} is not allowed")
+    if depth > _MAX_DEPTH:
+        raise _bad("where", "is nested too deeply")
     if op == "$not":
         if not isinstance(operand, dict) or not operand:
             raise _bad(parameter, "$not takes an operator expression")
         inner = [
-            _where_operator(parameter, ref, k, v, node=node, scalar=scalar)
+            _where_operator(parameter, ref, k, v, node=node, scalar=scalar, depth=depth + 1)
             for k, v in operand.items()
         ]
         return ~_all_of(inner)
+    if op == "$elemMatch":
+        return _elem_match(parameter, ref, operand, node=node, depth=depth + 1)
+    if op in ("$in", "$nin", "$all", "$exists", "$size"):
+        return _set_operator(parameter, ref, op, operand, node=node, scalar=scalar)
+    value = _where_value(parameter, scalar if node.kind in (Kind.LIST, Kind.SET) else node, operand)
+    if node.kind in (Kind.LIST, Kind.SET) and op in ("$eq", "$ne"):
+        contains = ref.contains(value)
+        return contains if op == "$eq" else ~contains
+    compare: dict[str, Callable[[], Expr]] = {
+        "$eq": lambda: ref == value,
+        "$ne": lambda: ref != value,
+        "$gt": lambda: ref > value,
+        "$gte": lambda: ref >= value,
+        "$lt": lambda: ref < value,
+        "$lte": lambda: ref <= value,
+    }
+    return _guard(parameter, compare[op])
+
+
+def _set_operator(
+    parameter: str, ref: FieldRef, op: str, operand: Any, *, node: TypeNode, scalar: TypeNode
+) -> Expr:
+    """``$in``, ``$nin``, ``$all``, ``$exists`` and ``$size``."""
     if op in ("$in", "$nin", "$all"):
         if not isinstance(operand, list) or not operand:
             raise _bad(parameter, f"{op} takes a non-empty array")
@@ -273,26 +329,54 @@ def _where_operator(
         if not isinstance(operand, bool):
             raise _bad(parameter, "$exists takes true or false")
         return ref.exists(operand)
-    if op == "$size":
-        raise _bad(parameter, "$size is not supported yet")
-    value = _where_value(parameter, scalar if node.kind in (Kind.LIST, Kind.SET) else node, operand)
-    if node.kind in (Kind.LIST, Kind.SET) and op in ("$eq", "$ne"):
-        contains = ref.contains(value)
-        return contains if op == "$eq" else ~contains
-    compare: dict[str, Callable[[], Expr]] = {
-        "$eq": lambda: ref == value,
-        "$ne": lambda: ref != value,
-        "$gt": lambda: ref > value,
-        "$gte": lambda: ref >= value,
-        "$lt": lambda: ref < value,
-        "$lte": lambda: ref <= value,
-    }
-    return _guard(parameter, compare[op])
+    if node.kind not in (Kind.LIST, Kind.SET):
+        raise _bad(parameter, "$size applies to lists")
+    if type(operand) is not int or operand < 0:
+        raise _bad(parameter, "$size takes a non-negative integer", "invalid_value")
+    return ref.size(operand)
 
 
-def where_expression(model: type[Any], document: Any, depth: int = 0) -> Expr:
-    """Compile a ``where`` document (MongoDB filter syntax, restricted) into an expression."""
-    if depth > 8:  # noqa: PLR2004 - nesting beyond this is an attack, not a query
+def _elem_match(parameter: str, ref: FieldRef, operand: Any, *, node: TypeNode, depth: int) -> Expr:
+    """``$elemMatch``: conditions on the items of a list, which one item must meet together."""
+    if node.kind not in (Kind.LIST, Kind.SET):
+        raise _bad(parameter, "$elemMatch applies to lists")
+    if not isinstance(operand, dict) or not operand:
+        raise _bad(parameter, "$elemMatch takes a non-empty object")
+    item = node.item
+    if item.kind is Kind.MODEL:
+        if any(str(key).startswith("$") and key not in _WHERE_LOGICAL for key in operand):
+            raise _bad(parameter, "$elemMatch on documents takes conditions on their fields")
+
+        def on_document(element: FieldRef) -> Expr:
+            return where_expression(element, operand, depth + 1, prefix=f"{ref.path}.")
+
+        return _guard(parameter, lambda: ref.elem_match(on_document))
+    if not all(str(key).startswith("$") for key in operand):
+        raise _bad(parameter, "$elemMatch on plain items takes operators ($gt, $in, ...)")
+    if any(key in ("$not", "$elemMatch") for key in operand):
+        raise _bad(parameter, "$elemMatch on plain items takes comparison operators")
+
+    def on_item(element: FieldRef) -> Expr:
+        return _all_of(
+            [
+                _where_operator(parameter, element, k, v, node=item, scalar=item, depth=depth)
+                for k, v in operand.items()
+            ]
+        )
+
+    return _guard(parameter, lambda: ref.elem_match(on_item))
+
+
+_MAX_DEPTH = 8
+
+
+def where_expression(model: Any, document: Any, depth: int = 0, prefix: str = "") -> Expr:
+    """Compile a ``where`` document (MongoDB filter syntax, restricted) into an expression.
+
+    ``model`` is the Model class, or a reference to an embedded Model whose
+    fields ``document`` names (inside ``$elemMatch``).
+    """
+    if depth > _MAX_DEPTH:  # nesting beyond this is an attack, not a query
         raise _bad("where", "is nested too deeply")
     if not isinstance(document, dict) or not document:
         raise _bad("where", "must be a non-empty JSON object")
@@ -301,11 +385,11 @@ def where_expression(model: type[Any], document: Any, depth: int = 0) -> Expr:
         if key in _WHERE_LOGICAL:
             if not isinstance(spec, list) or not spec:
                 raise _bad("where", f"{key} takes a non-empty array of conditions")
-            parts = [where_expression(model, part, depth + 1) for part in spec]
+            parts = [where_expression(model, part, depth + 1, prefix) for part in spec]
             combined = _all_of(parts) if key == "$and" else _any_of(parts)
             exprs.append(~combined if key == "$nor" else combined)
         else:
-            exprs.append(_where_field(model, str(key), spec))
+            exprs.append(_where_field(model, str(key), spec, depth, prefix))
     return _all_of(exprs)
 
 
@@ -408,15 +492,27 @@ def parse_list_params(
     def read_size() -> None:
         sizes["page_size"] = _int_param(params, "page_size", default_page_size, 1, max_page_size)
 
-    for step in (read_where, read_sort, read_fields, read_window, read_size):
+    search: list[str] = []
+
+    def read_search() -> None:
+        text = _single(params, "q")
+        if text is not None:
+            try:
+                Query(model).search(text)
+            except ValidationError as exc:
+                raise _bad("q", exc.errors[0].message) from None
+            search.append(text)
+
+    for step in (read_where, read_sort, read_fields, read_window, read_size, read_search):
         attempt(step)
     if errors:
         raise InvalidQuery(errors)
+    if search:
+        query = query.search(search[0])
     if exprs:
         query = query.where(*exprs)
-    search = params["q"][-1] if "q" in params else None
     page, page_size = sizes["page"], sizes["page_size"]
-    return ListParams(query.page(page, page_size), page, page_size, search)
+    return ListParams(query.page(page, page_size), page, page_size, search[0] if search else None)
 
 
 def _json(text: str) -> Any:
@@ -424,3 +520,148 @@ def _json(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         raise _bad("where", "is not valid JSON") from None
+
+
+# ------------------------------------------------------------- aggregation
+_STAGES = frozenset(
+    {
+        "$match",
+        "$group",
+        "$sort",
+        "$limit",
+        "$skip",
+        "$project",
+        "$unwind",
+        "$count",
+        "$bucket",
+        "$bucketAuto",
+        "$sortByCount",
+        "$addFields",
+        "$set",
+        "$facet",
+    }
+)
+_FORBIDDEN_ANYWHERE = frozenset({"$function", "$accumulator", "$where"})
+_KEEPS_SHAPE = frozenset({"$match", "$sort", "$limit", "$skip"})
+_MAX_STAGES = 20
+_MAX_NESTING = 32
+
+
+def _forbidden_keys(value: Any, location: str, depth: int = 0) -> None:
+    """Refuse server-side JavaScript and stages that read or write other collections."""
+    if depth > _MAX_NESTING:
+        raise _bad(location, "is nested too deeply")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _FORBIDDEN_ANYWHERE or key in ("$out", "$merge", "$lookup", "$graphLookup"):
+                raise _bad(location, f"{key} is not allowed")
+            if key == "$unionWith":
+                raise _bad(location, f"{key} is not allowed")
+            _forbidden_keys(item, location, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _forbidden_keys(item, location, depth + 1)
+
+
+def _raw_match(location: str, spec: Any, depth: int = 0) -> None:
+    """A ``$match`` after the documents changed shape: only the ``where`` operators."""
+    if depth > _MAX_NESTING:
+        raise _bad(location, "is nested too deeply")
+    if isinstance(spec, dict):
+        for key, value in spec.items():
+            if str(key).startswith("$") and key not in _WHERE_OPERATORS | _WHERE_LOGICAL:
+                raise _bad(location, f"operator {key} is not allowed")
+            _raw_match(location, value, depth + 1)
+    elif isinstance(spec, list):
+        for value in spec:
+            _raw_match(location, value, depth + 1)
+
+
+def _match_stage(model: type[Any], spec: Any, here: str, *, model_shape: bool) -> Match | RawStage:
+    if model_shape:
+        try:
+            return Match(where_expression(model, spec))
+        except InvalidQuery as exc:
+            raise InvalidQuery(
+                [attrs.evolve(e, field=f"{here}.{e.field}") for e in exc.errors]
+            ) from None
+    if not isinstance(spec, dict):
+        raise _bad(here, "$match takes an object")
+    _raw_match(here, spec)
+    return RawStage("$match", spec)
+
+
+def _check_window_and_sort(name: str, spec: Any, here: str) -> None:
+    if name == "$limit" and (type(spec) is not int or spec < 1):
+        raise _bad(here, "$limit takes a positive integer")
+    if name == "$skip" and (type(spec) is not int or spec < 0):
+        raise _bad(here, "$skip takes a non-negative integer")
+    if name == "$sort" and (
+        not isinstance(spec, dict)
+        or not spec
+        or any(type(v) is not int or v not in (1, -1) for v in spec.values())
+    ):
+        raise _bad(here, "$sort takes an object of field: 1 or -1")
+
+
+def _stages(
+    model: type[Any], stages: Any, location: str, *, model_shape: bool, in_facet: bool
+) -> list[Match | RawStage]:
+    if not isinstance(stages, list) or not stages:
+        raise _bad(location, "must be a non-empty JSON array of stages")
+    if len(stages) > _MAX_STAGES:
+        raise _bad(location, f"has more than {_MAX_STAGES} stages")
+    out: list[Match | RawStage] = []
+    for position, stage in enumerate(stages):
+        here = f"{location}[{position}]"
+        if not isinstance(stage, dict) or len(stage) != 1:
+            raise _bad(here, "a stage is an object with exactly one key")
+        ((name, spec),) = stage.items()
+        if name not in _STAGES:
+            raise _bad(here, f"stage {name} is not allowed")
+        _forbidden_keys(spec, here)
+        _check_window_and_sort(name, spec, here)
+        if name == "$match":
+            out.append(_match_stage(model, spec, here, model_shape=model_shape))
+            continue
+        if name == "$facet":
+            if in_facet:
+                raise _bad(here, "$facet cannot hold another $facet")
+            if not isinstance(spec, dict) or not spec:
+                raise _bad(here, "$facet takes an object of pipelines")
+            spec = {
+                str(facet): _stages(
+                    model, pipeline, f"{here}.{facet}", model_shape=model_shape, in_facet=True
+                )
+                for facet, pipeline in spec.items()
+            }
+        out.append(RawStage(name, spec))
+        model_shape = model_shape and name in _KEEPS_SHAPE
+    return out
+
+
+def parse_pipeline(model: type[Any], params: Mapping[str, list[str]]) -> Pipeline:
+    """Parse the query of ``GET /<collection>/aggregate``: one ``pipeline`` JSON array.
+
+    Stages are limited to a fixed list; server-side JavaScript and stages
+    that reach other collections are refused wherever they appear. A
+    ``$match`` on the Model's documents follows the ``where`` rules (model
+    fields, the same operators, values converted); once a stage has changed
+    the documents' shape, a ``$match`` may use the same operators on any name.
+
+    Raises:
+        InvalidQuery: Naming the stage at fault.
+    """
+    unknown = [name for name in params if name not in ("pipeline", "_")]
+    if unknown:
+        raise InvalidQuery(
+            [ErrorItem(name, "invalid_query", "is not a parameter here") for name in unknown]
+        )
+    text = _single(params, "pipeline")
+    if text is None:
+        raise _bad("pipeline", "is required")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise _bad("pipeline", "is not valid JSON") from None
+    return Pipeline(tuple(_stages(model, document, "pipeline", model_shape=True, in_facet=False)))

@@ -7,8 +7,13 @@ into repository calls through the port and back, and every error goes through
 :mod:`hexkernel.interfaces.http.problems`.
 """
 
+import base64
+import datetime as dt
+import enum
 import json
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -19,9 +24,14 @@ from litestar.params import FromPath
 from hexkernel.core.actions import ActionSpec, actions_of
 from hexkernel.core.errors import ConcurrencyConflict, ErrorItem, ValidationError
 from hexkernel.core.ports.repository import Repository
-from hexkernel.interfaces.http.openapi import action_component, operation_class
+from hexkernel.interfaces.http.openapi import (
+    action_component,
+    aggregate_parameters,
+    list_parameters,
+    operation_class,
+)
 from hexkernel.interfaces.http.problems import Problem
-from hexkernel.interfaces.http.query_params import parse_list_params
+from hexkernel.interfaces.http.query_params import parse_list_params, parse_pipeline
 
 __all__ = ("WRITE_METHODS", "Hooks", "Resource", "resource_router")
 
@@ -116,6 +126,8 @@ class _Handlers:
         self.base = resource.collection_path
         self.default_page_size = settings.http.default_page_size
         self.max_page_size = resource.max_page_size or settings.http.max_page_size
+        self.max_aggregate_results = settings.http.max_aggregate_results
+        self.aggregate_timeout_ms = settings.http.aggregate_timeout_ms
         self.hooks = resource.hooks
         self.actions = actions_of(resource.model)
         self.references = tuple(
@@ -173,6 +185,18 @@ class _Handlers:
             "_links": links,
         }
         return Response(body)
+
+    async def aggregate(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        params = {key: request.query_params.getall(key) for key in request.query_params}
+        pipeline = parse_pipeline(self.model, params)
+        cap = self.max_aggregate_results
+        results = await self.repository.aggregate(
+            pipeline, max_results=cap + 1, max_time_ms=self.aggregate_timeout_ms
+        )
+        truncated = len(results) > cap
+        items = [_json_value(r) for r in results[:cap]]
+        meta = {"count": len(items), "truncated": truncated, "max_results": cap}
+        return Response({"_items": items, "_meta": meta})
 
     async def item(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
         item = await self.repository.get(key)
@@ -339,6 +363,8 @@ class _Handlers:
         current = await self.repository.get(key)
         self._check_version(current, expected, from_header)
         if not spec.is_available(current):
+            if spec.idempotent:
+                return self._item_response(request, current)
             raise Problem(409, "action_unavailable", f"{spec.name} does not apply to this item now")
         previous = self.model.from_document(current.to_document())
         kwargs = {f.name: getattr(arguments, f.name) for f in arguments.__model__.fields}
@@ -349,6 +375,33 @@ class _Handlers:
         raise Problem(
             405, "method_not_allowed", "this method is not enabled here", headers={"Allow": allowed}
         )
+
+
+def _json_value(value: Any) -> Any:
+    """An aggregation result in the wire format of the Models (UTC ``Z`` times, decimal text)."""
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json_value(item) for item in value]
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None  # noqa: PLR0124
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        text = moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
+        return text.replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f") if value.is_finite() else None
+    if isinstance(value, enum.Enum):
+        return _json_value(value.value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
 
 
 def _merge_patch(target: Any, patch_value: Any) -> Any:
@@ -407,10 +460,24 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
         operation_class=operation_class(
             success=("200", "A page of the collection", f"{model_name}List"),
             problems=("400", "503"),
+            parameters=list_parameters(resource.model, h.max_page_size),
         ),
     )
     async def list_items(request: Request[Any, Any, Any]) -> Response[Any]:
         return await h.collection(request)
+
+    @get(
+        "/aggregate",
+        name=f"{name}:aggregate",
+        operation_id=f"{name}-aggregate",
+        operation_class=operation_class(
+            success=("200", "The pipeline's results", "AggregateResult"),
+            problems=("400", "503"),
+            parameters=aggregate_parameters(),
+        ),
+    )
+    async def aggregate(request: Request[Any, Any, Any]) -> Response[Any]:
+        return await h.aggregate(request)
 
     @get("/meta", name=f"{name}:meta", operation_id=f"{name}-meta")
     async def meta() -> Response[Any]:
@@ -431,7 +498,7 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
     async def get_item(request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
         return await h.item(request, key)
 
-    handlers: list[HTTPRouteHandler] = [list_items, meta, schema, get_item]
+    handlers: list[HTTPRouteHandler] = [list_items, aggregate, meta, schema, get_item]
 
     if "POST" in enabled:
 

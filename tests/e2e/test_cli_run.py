@@ -83,9 +83,14 @@ def round_trip(base):
         )
         assert orphan.status_code == 400, "the example's hook checks the project"
         assert orphan.json()["errors"][0]["code"] == "unknown_reference"
+        assert "complete" in task.json()["_links"]
         done = client.post(f"/tasks/{task.json()['id']}/complete")
         assert done.json()["status"] == "done"
-        assert "reopen" in done.json()["_links"]
+        assert done.json()["completed_at"].endswith("Z")
+        assert "complete" not in done.json()["_links"], "linked only while the task is open"
+        again = client.post(f"/tasks/{task.json()['id']}/complete")
+        assert again.status_code == 200, "complete is idempotent"
+        assert again.json()["version"] == done.json()["version"]
         return client.get("/health").json()
 
 

@@ -15,6 +15,7 @@ from hk_testing.rest_contract import (  # noqa: E402 - after the assert rewrite 
     TestOpenApi,
     TestReading,
     TestRequestIds,
+    TestSearchAndAggregate,
     TestWriting,
     build_app,
     contract_settings,
@@ -25,7 +26,14 @@ from hexkernel.interfaces.config import Secret  # noqa: E402
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
-__all__ = ("TestActionsAndHooks", "TestOpenApi", "TestReading", "TestRequestIds", "TestWriting")
+__all__ = (
+    "TestActionsAndHooks",
+    "TestOpenApi",
+    "TestReading",
+    "TestRequestIds",
+    "TestSearchAndAggregate",
+    "TestWriting",
+)
 
 
 def _free_port():
@@ -59,3 +67,21 @@ async def client(mongo_uri):
             await mongo.drop_database(database)
         finally:
             await mongo.close()
+
+
+@pytest.fixture(scope="session")
+def counts_text_searches(mongo_uri):
+    """Whether the server counts ``$text`` queries (MongoDB does; some test servers do not)."""
+    from pymongo import MongoClient
+    from pymongo.errors import OperationFailure
+
+    with MongoClient(mongo_uri) as client:
+        probe = client[f"hk_probe_{uuid.uuid4().hex}"]["probe"]
+        probe.create_index([("t", "text")])
+        try:
+            probe.count_documents({"$text": {"$search": "x"}})
+        except OperationFailure:
+            return False
+        finally:
+            client.drop_database(probe.database.name)
+    return True

@@ -12,35 +12,38 @@ from hexkernel.core.generators import CurrentUser
 
 class Status(enum.Enum):
     OPEN = "open"
-    DOING = "doing"
+    IN_PROGRESS = "in_progress"
     DONE = "done"
 
 
 class Project(Model, prefix="prj"):
     """A group of tasks with a common goal."""
 
-    name: str = Field(converters=[normalize_text], validators=[v.NotEmpty(), v.Length(max=100)])
-    description: str = Field(default="", validators=[v.Length(max=2000)])
-    owner: str | None = Field(factory=CurrentUser())
+    name: str = Field(
+        converters=[normalize_text], validators=[v.Length(min=1, max=100)], unique=True
+    )
+    description: str | None = Field(default=None, validators=[v.Length(max=2000)])
+    owner: str | None = Field(factory=CurrentUser(), read_only=True)
+    tags: list[str] = Field(factory=list)
 
 
 class Task(Model, prefix="tsk"):
     """A unit of work inside a project."""
 
-    project: str = Field(validators=[v.Pattern(r"^prj_[0-9A-Z]{26}$")], reference=Project)
-    title: str = Field(converters=[normalize_text], validators=[v.NotEmpty(), v.Length(max=200)])
+    project: str = Field(reference=Project, index=True)
+    title: str = Field(
+        converters=[normalize_text], validators=[v.Length(min=1, max=200)], text=True
+    )
+    description: str | None = Field(default=None, validators=[v.Length(max=5000)], text=True)
     status: Status = Status.OPEN
     priority: int = Field(default=3, validators=[v.Range(min=1, max=5)])
-    tags: list[str] = Field(factory=list, validators=[v.UniqueItems(), v.Each(v.Length(max=30))])
     due: dt.date | None = None
-    owner: str | None = Field(factory=CurrentUser())
+    tags: list[str] = Field(factory=list)
+    owner: str | None = Field(factory=CurrentUser(), read_only=True)
+    completed_at: dt.datetime | None = Field(default=None, read_only=True)
 
-    @action(available=lambda task: task.status is not Status.DONE)
+    @action(available=lambda task: task.status is not Status.DONE, idempotent=True)
     async def complete(self) -> None:
-        """Mark the task done (offered only while it is not)."""
+        """Mark the task done, now (linked only while it is not done; calling it again is fine)."""
         self.status = Status.DONE
-
-    @action(available=lambda task: task.status is Status.DONE)
-    async def reopen(self) -> None:
-        """Open a finished task again."""
-        self.status = Status.OPEN
+        self.completed_at = dt.datetime.now(dt.UTC)

@@ -16,6 +16,7 @@ from hexkernel.interfaces.config import HttpSettings, Settings
 from hexkernel.interfaces.http.app import create_app
 from hexkernel.interfaces.http.resources import Hooks, Resource
 from hk_testing.models import Task, User
+from hk_testing.persistence_models import Article
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -38,11 +39,16 @@ async def record_delete(task):
 
 
 def build_app(settings):
-    """The app under test: Tasks with every write and hooks, Users with POST only."""
+    """The app under test: Tasks with every write and hooks, Users and Articles with POST only."""
     EVENTS.clear()
-    service = Service(RootContainer.from_settings(settings), [Task, User])
+    service = Service(RootContainer.from_settings(settings), [Task, User, Article])
     return create_app(
-        service, [Resource(Task, methods=WRITES, hooks=HOOKS), Resource(User, methods={"POST"})]
+        service,
+        [
+            Resource(Task, methods=WRITES, hooks=HOOKS),
+            Resource(User, methods={"POST"}),
+            Resource(Article, methods={"POST"}),
+        ],
     )
 
 
@@ -51,7 +57,8 @@ def contract_settings(**mongo):
     from hexkernel.interfaces.config import MongoSettings
 
     return Settings(
-        mongo=MongoSettings(**mongo), http=HttpSettings(max_body_bytes=2048, max_page_size=50)
+        mongo=MongoSettings(**mongo),
+        http=HttpSettings(max_body_bytes=2048, max_page_size=50, max_aggregate_results=5),
     )
 
 
@@ -367,3 +374,259 @@ class TestOpenApi:
         assert "password" not in schemas["User"]["properties"]
         assert schemas["UserWrite"]["properties"]["password"] == {"writeOnly": True}
         assert (await client.get("/schema/swagger")).status_code == 200
+
+
+ARTICLES = [
+    {
+        "title": "Parser fixes land",
+        "body": "The new parser handles unicode text",
+        "scores": [1, 7],
+        "lines": [{"sku": "ABC-001", "quantity": 2, "price": "1.50"}],
+        "secret": "s3cret-one",
+    },
+    {
+        "title": "Release notes",
+        "body": "Fixes for the login page and the parser",
+        "section": "blog",
+        "scores": [4],
+        "lines": [
+            {"sku": "ABC-001", "quantity": 9, "price": "3.00"},
+            {"sku": "XYZ-002", "quantity": 1, "price": "9.99"},
+        ],
+        "secret": "s3cret-two",
+    },
+    {"title": "Quarterly numbers", "body": "Revenue and costs", "scores": [], "secret": "x-1"},
+    {
+        "title": "Login outage report",
+        "body": "What broke the login page",
+        "section": "blog",
+        "scores": [2, 3],
+        "secret": "x-2",
+    },
+]
+
+
+async def store_articles(client):
+    response = await client.post("/articles", json=ARTICLES)
+    assert response.status_code == 201, response.text
+    return response.json()["_items"]
+
+
+def titles(response):
+    assert response.status_code == 200, response.text
+    return sorted(item["title"] for item in response.json()["_items"])
+
+
+def pipeline(*stages):
+    return {"pipeline": json.dumps(list(stages))}
+
+
+FORBIDDEN_WHERE = [
+    {"$where": "sleep(1000)"},
+    {"title": {"$where": "1"}},
+    {"$expr": {"$gt": ["$priority", 1]}},
+    {"priority": {"$expr": {}}},
+    {"title": {"$regex": ".*"}},
+    {"$text": {"$search": "x"}},
+    {"title": {"$function": {"body": "x", "args": [], "lang": "js"}}},
+    {"$jsonSchema": {}},
+    {"priority": {"$mod": [2, 0]}},
+    {"$comment": "x"},
+    {"priority": {"$not": {"$where": "1"}}},
+    {"$and": [{"$where": "1"}]},
+    {"$or": [{"title": "a"}, {"priority": {"$regex": "1"}}]},
+    {"title": {"$eq": {"$gt": ""}}},
+    {"title": {"$in": [{"$gt": ""}]}},
+    {"colour": "red"},
+    {"home.nothing": 1},
+    {"tags": {"$elemMatch": {"$where": "1"}}},
+    {"tags": {"$elemMatch": {"$regex": "a"}}},
+]
+
+FORBIDDEN_STAGES = [
+    {"$out": "stolen"},
+    {"$merge": {"into": "stolen"}},
+    {"$lookup": {"from": "users", "localField": "x", "foreignField": "_id", "as": "u"}},
+    {
+        "$graphLookup": {
+            "from": "users",
+            "startWith": "$x",
+            "connectFromField": "a",
+            "connectToField": "b",
+            "as": "u",
+        }
+    },
+    {"$unionWith": "users"},
+    {"$replaceRoot": {"newRoot": "$home"}},
+    {"$indexStats": {}},
+    {"$collStats": {}},
+    {"$currentOp": {}},
+    {"$group": {"_id": None, "x": {"$accumulator": {"init": "function(){}"}}}},
+    {"$addFields": {"x": {"$function": {"body": "return 1", "args": [], "lang": "js"}}}},
+    {"$match": {"$where": "1"}},
+    {"$match": {"$expr": {"$eq": [1, 1]}}},
+    {"$facet": {"a": [{"$lookup": {"from": "users", "as": "u", "pipeline": []}}]}},
+    {"$facet": {"a": [{"$match": {"$where": "1"}}]}},
+    {"$facet": {"a": [{"$facet": {"b": [{"$count": "n"}]}}]}},
+    {"$project": {"x": {"$where": "1"}}},
+]
+
+
+class TestSearchAndAggregate:
+    async def test_q_searches_the_text_index(self, client, counts_text_searches):
+        if not counts_text_searches:
+            pytest.skip("this server cannot count $text queries (MongoDB itself can)")
+        await store_articles(client)
+        assert titles(await client.get("/articles", params={"q": "parser"})) == [
+            "Parser fixes land",
+            "Release notes",
+        ]
+        phrase = await client.get("/articles", params={"q": '"login page" -outage'})
+        assert titles(phrase) == ["Release notes"]
+        assert phrase.json()["_meta"]["total"] == 1
+        blog = await client.get("/articles", params={"q": "login", "section": "blog"})
+        assert titles(blog) == ["Login outage report", "Release notes"]
+
+    async def test_q_needs_a_text_index(self, client):
+        body = assert_problem(await client.get("/tasks", params={"q": "x"}), 400, "invalid_query")
+        assert [e["field"] for e in body["errors"]] == ["q"]
+
+    async def test_where_elem_match_and_size(self, client):
+        await store_articles(client)
+        same_line = {"lines": {"$elemMatch": {"sku": "ABC-001", "quantity": {"$gt": 5}}}}
+        response = await client.get("/articles", params={"where": json.dumps(same_line)})
+        assert titles(response) == ["Release notes"]
+        scores = {"scores": {"$elemMatch": {"$gt": 2, "$lt": 6}}}
+        response = await client.get("/articles", params={"where": json.dumps(scores)})
+        assert titles(response) == ["Login outage report", "Release notes"]
+        sized = await client.get(
+            "/articles", params={"where": json.dumps({"scores": {"$size": 0}})}
+        )
+        assert titles(sized) == ["Quarterly numbers"]
+        wrong = {"lines": {"$elemMatch": {"quantity": {"$gt": "many"}}}}
+        body = assert_problem(
+            await client.get("/articles", params={"where": json.dumps(wrong)}), 400, "invalid_query"
+        )
+        assert body["errors"][0]["field"] == "where.lines.quantity"
+
+    @pytest.mark.parametrize("where", FORBIDDEN_WHERE, ids=lambda w: json.dumps(w)[:40])
+    async def test_every_forbidden_where_operator_is_400(self, client, where):
+        response = await client.get("/tasks", params={"where": json.dumps(where)})
+        assert_problem(response, 400, "invalid_query")
+
+    async def test_aggregate_groups_after_a_typed_match(self, client):
+        await store_articles(client)
+        response = await client.get(
+            "/articles/aggregate",
+            params=pipeline(
+                {"$match": {"scores": {"$size": 1}}},
+                {"$unwind": "$lines"},
+                {"$group": {"_id": "$lines.sku", "n": {"$sum": "$lines.quantity"}}},
+                {"$sort": {"_id": 1}},
+            ),
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["_items"] == [{"_id": "ABC-001", "n": 9}, {"_id": "XYZ-002", "n": 1}]
+        by_section = await client.get(
+            "/articles/aggregate",
+            params=pipeline(
+                {"$sortByCount": "$section"},
+                {"$match": {"count": {"$gte": 2}}},
+                {"$sort": {"_id": 1}},
+            ),
+        )
+        assert by_section.json()["_items"] == [
+            {"_id": "blog", "count": 2},
+            {"_id": "news", "count": 2},
+        ]
+
+    async def test_aggregate_values_use_the_wire_format(self, client):
+        stored = await store_articles(client)
+        response = await client.get(
+            "/articles/aggregate",
+            params=pipeline(
+                {"$match": {"id": stored[1]["id"]}},
+                {"$project": {"inserted": 1, "price": {"$first": "$lines.price"}}},
+            ),
+        )
+        (item,) = response.json()["_items"]
+        assert item == {"_id": stored[1]["id"], "inserted": stored[1]["inserted"], "price": "3.00"}
+
+    async def test_aggregate_match_converts_and_checks_values(self, client):
+        body = assert_problem(
+            await client.get("/articles/aggregate", params=pipeline({"$match": {"scores": "x"}})),
+            400,
+            "invalid_query",
+        )
+        assert body["errors"][0]["field"] == "pipeline[0].where.scores"
+
+    @pytest.mark.parametrize("stage", FORBIDDEN_STAGES, ids=lambda s: json.dumps(s)[:40])
+    async def test_every_forbidden_stage_and_operator_is_400(self, client, stage):
+        response = await client.get("/articles/aggregate", params=pipeline(stage))
+        body = assert_problem(response, 400, "invalid_query")
+        assert body["errors"][0]["field"].startswith("pipeline")
+
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {},
+            {"pipeline": "[{"},
+            {"pipeline": "[]"},
+            {"pipeline": "{}"},
+            {"pipeline": json.dumps([{"$limit": 0}])},
+            {"pipeline": json.dumps([{"$sort": {"title": 2}}])},
+            {"pipeline": json.dumps([{"$count": "n", "$limit": 1}])},
+            {"pipeline": json.dumps([{"$count": "n"}]), "where": "{}"},
+            {"pipeline": json.dumps([{"$group": {"n": {"$sum": 1}}}])},
+        ],
+        ids=[
+            "missing",
+            "bad-json",
+            "empty",
+            "object",
+            "limit-0",
+            "sort-2",
+            "two-keys",
+            "extra",
+            "refused-by-the-store",
+        ],
+    )
+    async def test_malformed_pipelines_are_400(self, client, params):
+        assert_problem(await client.get("/articles/aggregate", params=params), 400, "invalid_query")
+
+    async def test_aggregations_never_reveal_an_excluded_field(self, client):
+        await store_articles(client)
+        attempts = [
+            pipeline({"$project": {"secret": 1, "title": 1}}),
+            pipeline({"$addFields": {"leak": "$secret"}}),
+            pipeline({"$group": {"_id": None, "all": {"$push": "$$ROOT"}}}),
+            pipeline({"$facet": {"a": [{"$project": {"s": "$secret"}}]}}),
+            pipeline({"$sortByCount": "$secret"}),
+        ]
+        for params in attempts:
+            response = await client.get("/articles/aggregate", params=params)
+            assert response.status_code == 200, response.text
+            assert "s3cret" not in response.text
+            assert "x-1" not in response.text
+        assert_problem(
+            await client.get("/articles/aggregate", params=pipeline({"$match": {"secret": "x-1"}})),
+            400,
+            "invalid_query",
+        )
+        listed = await client.get("/articles", params={"fields": "-title"})
+        assert "s3cret" not in listed.text
+
+    async def test_aggregate_results_are_capped(self, client):
+        await store_articles(client)
+        await store_articles(client)
+        response = await client.get(
+            "/articles/aggregate", params=pipeline({"$project": {"title": 1}})
+        )
+        body = response.json()
+        assert len(body["_items"]) == 5
+        assert body["_meta"] == {"count": 5, "truncated": True, "max_results": 5}
+        small = await client.get("/articles/aggregate", params=pipeline({"$count": "n"}))
+        assert small.json() == {
+            "_items": [{"n": 8}],
+            "_meta": {"count": 1, "truncated": False, "max_results": 5},
+        }

@@ -9,6 +9,7 @@ from hk_testing.rest_contract import (  # noqa: E402 - after the assert rewrite 
     TestOpenApi,
     TestReading,
     TestRequestIds,
+    TestSearchAndAggregate,
     TestWriting,
     build_app,
     contract_settings,
@@ -17,10 +18,22 @@ from litestar.testing import AsyncTestClient  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
-__all__ = ("TestActionsAndHooks", "TestOpenApi", "TestReading", "TestRequestIds", "TestWriting")
+__all__ = (
+    "TestActionsAndHooks",
+    "TestOpenApi",
+    "TestReading",
+    "TestRequestIds",
+    "TestSearchAndAggregate",
+    "TestWriting",
+)
 
 
 @pytest.fixture
 async def client():
     async with AsyncTestClient(build_app(contract_settings())) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def counts_text_searches():
+    return True
