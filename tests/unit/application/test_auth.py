@@ -1,0 +1,364 @@
+"""The token service's grants, the authenticator and the Model user directory, in memory."""
+
+import datetime as dt
+
+import pytest
+from hk_testing.models import FAST_HASHER, User
+from hk_testing.security import AUDIENCE, ISSUER, make_key_files
+
+from hexkernel.adapters.memory import InMemoryRepository, InMemoryStore
+from hexkernel.adapters.security import (
+    InMemoryRefreshTokenStore,
+    JwtIssuer,
+    JwtVerifier,
+    KeyRing,
+    KeySource,
+)
+from hexkernel.application.auth import (
+    Authenticator,
+    ModelUserDirectory,
+    OAuthClient,
+    OAuthError,
+    TokenService,
+    hash_client_secret,
+)
+from hexkernel.core.errors import InvalidToken
+from hexkernel.core.security import Principal
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "client-secret-123"
+PASSWORD = "correct horse"
+
+
+@pytest.fixture(scope="module")
+def ring(tmp_path_factory):
+    keys = make_key_files(tmp_path_factory.mktemp("keys"))
+    return KeyRing.from_sources([KeySource(kid="k1", private_key_file=str(keys.paths["k1"]))])
+
+
+class Clock:
+    def __init__(self):
+        self.now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def __call__(self):
+        return self.now
+
+
+class World:
+    def __init__(self, ring):
+        self.clock = Clock()
+        self.users = InMemoryRepository(User, InMemoryStore())
+        self.directory = ModelUserDirectory(self.users, username_field="email")
+        self.refresh = InMemoryRefreshTokenStore()
+        secret_hash = FAST_HASHER.hash(SECRET)
+        self.clients = [
+            OAuthClient(
+                client_id="web",
+                secret_hash=secret_hash,
+                grants={"password", "refresh_token"},
+                scopes={"read", "write"},
+            ),
+            OAuthClient(
+                client_id="svc",
+                secret_hash=secret_hash,
+                grants={"client_credentials"},
+                scopes={"read"},
+                roles={"service"},
+            ),
+            OAuthClient(client_id="spa", grants={"password"}, scopes={"read"}),
+        ]
+        self.service = TokenService(
+            issuer=JwtIssuer(ring),
+            refresh_tokens=self.refresh,
+            users=self.directory,
+            clients=self.clients,
+            issuer_id=ISSUER,
+            audience=AUDIENCE,
+            access_token_seconds=300,
+            refresh_token_seconds=3600,
+            clock=self.clock,
+        )
+        self.verifier = JwtVerifier(ring, issuer=ISSUER, audience=AUDIENCE)
+        self.authenticator = Authenticator(
+            self.verifier, users=self.directory, clients=["web", "svc", "spa"]
+        )
+
+    async def add_user(self, roles=("user",)):
+        return await self.users.insert(
+            User(email="ann@example.org", name="Ann", password=PASSWORD, roles=list(roles))
+        )
+
+    async def login(self, client="web", secret=SECRET, **params):
+        form = {
+            "grant_type": "password",
+            "username": "ann@example.org",
+            "password": PASSWORD,
+            **params,
+        }
+        return await self.service.grant(form, client_id=client, client_secret=secret)
+
+
+@pytest.fixture
+def world(ring):
+    return World(ring)
+
+
+async def refused(call, error):
+    with pytest.raises(OAuthError) as caught:
+        await call
+    assert caught.value.error == error
+    assert caught.value.as_dict()["error"] == error
+    return caught.value
+
+
+async def test_password_grant_issues_a_verified_token_pair(world):
+    user = await world.add_user(roles=("user", "admin"))
+    issued = await world.login(username="  ANN@example.org ")
+    assert issued.token_type == "Bearer"
+    assert issued.expires_in == 300
+    assert issued.refresh_token
+    assert issued.scope == "read write"
+    claims = await world.verifier.verify(issued.access_token)
+    assert claims["sub"] == user.id
+    assert claims["roles"] == ["admin", "user"]
+    assert claims["client_id"] == "web"
+    assert claims["exp"] - claims["iat"] == 300
+    assert {"iss", "aud", "nbf", "jti", "scope"} <= claims.keys()
+    principal = await world.authenticator.authenticate(issued.access_token)
+    assert principal.subject == user.id
+    assert principal.roles == frozenset({"admin", "user"})
+    assert principal.scopes == frozenset({"read", "write"})
+
+
+async def test_wrong_passwords_and_unknown_users_are_the_same_invalid_grant(world):
+    await world.add_user()
+    wrong = await refused(world.login(password="nope nope"), "invalid_grant")
+    unknown = await refused(world.login(username="bob@example.org"), "invalid_grant")
+    assert wrong.description == unknown.description
+    assert wrong.status == 400
+    await refused(world.login(username="not an email"), "invalid_grant")
+
+
+async def test_client_authentication(world):
+    await world.add_user()
+    assert (await refused(world.login(secret="wrong"), "invalid_client")).status == 401
+    await refused(world.login(secret=None), "invalid_client")
+    await refused(world.login(client="nobody"), "invalid_client")
+    await refused(world.login(client=None), "invalid_client")
+    await refused(world.login(client="spa", secret="anything"), "invalid_client")
+    public = await world.login(client="spa", secret=None)
+    assert public.refresh_token is None  # spa may not use the refresh_token grant
+    assert public.scope == "read"
+
+
+async def test_grant_and_scope_rules(world):
+    await world.add_user()
+    await refused(world.login(grant_type=""), "invalid_request")
+    await refused(world.login(grant_type="authorization_code"), "unsupported_grant_type")
+    await refused(world.login(client="svc"), "unauthorized_client")
+    await refused(world.login(scope="read admin"), "invalid_scope")
+    await refused(world.login(password=""), "invalid_request")
+    assert (await world.login(scope="read")).scope == "read"
+
+
+async def test_client_credentials(world):
+    issued = await world.service.grant(
+        {"grant_type": "client_credentials"}, client_id="svc", client_secret=SECRET
+    )
+    assert issued.refresh_token is None
+    principal = await world.authenticator.authenticate(issued.access_token)
+    assert principal == Principal(
+        subject="svc", client_id="svc", roles={"service"}, scopes={"read"}
+    )
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(world):
+    await world.add_user()
+    first = await world.login()
+    second = await world.service.grant(
+        {"grant_type": "refresh_token", "refresh_token": first.refresh_token},
+        client_id="web",
+        client_secret=SECRET,
+    )
+    assert second.refresh_token not in (None, first.refresh_token)
+    assert second.scope == "read write"
+    narrowed = await world.service.grant(
+        {"grant_type": "refresh_token", "refresh_token": second.refresh_token, "scope": "read"},
+        client_id="web",
+        client_secret=SECRET,
+    )
+    assert narrowed.scope == "read"
+    # The first token comes back: the whole family is revoked, the newest token too.
+    reused = await refused(
+        world.service.grant(
+            {"grant_type": "refresh_token", "refresh_token": first.refresh_token},
+            client_id="web",
+            client_secret=SECRET,
+        ),
+        "invalid_grant",
+    )
+    assert "revoked" in reused.description
+    await refused(
+        world.service.grant(
+            {"grant_type": "refresh_token", "refresh_token": narrowed.refresh_token},
+            client_id="web",
+            client_secret=SECRET,
+        ),
+        "invalid_grant",
+    )
+    other_login = await world.login()
+    assert other_login.refresh_token
+
+
+async def test_refresh_refusals(world):
+    user = await world.add_user()
+    issued = await world.login()
+
+    def refresh(token, **extra):
+        return world.service.grant(
+            {"grant_type": "refresh_token", "refresh_token": token, **extra},
+            client_id="web",
+            client_secret=SECRET,
+        )
+
+    await refused(refresh(""), "invalid_request")
+    await refused(refresh("made-up"), "invalid_grant")
+    await refused(refresh(issued.refresh_token, scope="admin"), "invalid_scope")
+    expired = await world.login()
+    world.clock.now += dt.timedelta(seconds=3601)
+    await refused(refresh(expired.refresh_token), "invalid_grant")
+    world.clock.now -= dt.timedelta(seconds=3601)
+    gone = await world.login()
+    await world.users.delete(user.id)
+    await refused(refresh(gone.refresh_token), "invalid_grant")
+
+
+async def test_a_refresh_token_of_another_client_is_refused_and_revoked(world, ring):
+    await world.add_user()
+    issued = await world.login()
+    other = OAuthClient(
+        client_id="other",
+        secret_hash=FAST_HASHER.hash(SECRET),
+        grants={"refresh_token"},
+        scopes={"read", "write"},
+    )
+    service = TokenService(
+        issuer=JwtIssuer(ring),
+        refresh_tokens=world.refresh,
+        users=world.directory,
+        clients=[*world.clients, other],
+        issuer_id=ISSUER,
+        audience=AUDIENCE,
+    )
+    await refused(
+        service.grant(
+            {"grant_type": "refresh_token", "refresh_token": issued.refresh_token},
+            client_id="other",
+            client_secret=SECRET,
+        ),
+        "invalid_grant",
+    )
+
+
+async def test_a_deleted_user_s_tokens_are_refused(world):
+    user = await world.add_user()
+    issued = await world.login()
+    assert (await world.authenticator.authenticate(issued.access_token)).subject == user.id
+    await world.users.delete(user.id)
+    with pytest.raises(InvalidToken) as caught:
+        await world.authenticator.authenticate(issued.access_token)
+    assert caught.value.reason == "unknown_subject"
+
+
+async def test_roles_come_from_the_directory_so_a_demotion_counts_at_once(world):
+    user = await world.add_user(roles=("user", "admin"))
+    issued = await world.login()
+    user.roles = ["user"]
+    await world.users.save(user)
+    principal = await world.authenticator.authenticate(issued.access_token)
+    assert principal.roles == frozenset({"user"})
+
+
+async def test_the_principal_cache_remembers_lookups_for_its_ttl(world):
+    user = await world.add_user()
+    issued = await world.login()
+    now = [0.0]
+    cached = Authenticator(
+        world.verifier, users=world.directory, principal_ttl=10, clock=lambda: now[0]
+    )
+    await cached.authenticate(issued.access_token)
+    await world.users.delete(user.id)
+    assert (await cached.authenticate(issued.access_token)).subject == user.id
+    now[0] = 11
+    with pytest.raises(InvalidToken):
+        await cached.authenticate(issued.access_token)
+
+
+async def test_without_a_directory_claims_are_trusted(world, ring):
+    token = JwtIssuer(ring).sign(
+        {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": "external-user",
+            "iat": 0,
+            "nbf": 0,
+            "exp": 4102444800,
+            "roles": ["auditor"],
+        }
+    )
+    principal = await Authenticator(world.verifier).authenticate(token)
+    assert principal.subject == "external-user"
+    assert principal.roles == frozenset({"auditor"})
+
+
+async def test_a_service_without_users_only_serves_clients(ring):
+    service = TokenService(
+        issuer=JwtIssuer(ring),
+        refresh_tokens=InMemoryRefreshTokenStore(),
+        users=None,
+        clients=[
+            OAuthClient(
+                client_id="c",
+                secret_hash=FAST_HASHER.hash(SECRET),
+                grants={"client_credentials", "password"},
+            )
+        ],
+        issuer_id=ISSUER,
+        audience=AUDIENCE,
+    )
+    assert service.grant_types == ["client_credentials"]
+    await refused(
+        service.grant(
+            {"grant_type": "password", "username": "a", "password": "b"},
+            client_id="c",
+            client_secret=SECRET,
+        ),
+        "unsupported_grant_type",
+    )
+
+
+def test_metadata_lists_what_the_clients_can_do(world):
+    body = world.service.metadata(token_endpoint="https://x/auth/token", jwks_uri="https://x/j")
+    assert body["issuer"] == ISSUER
+    assert body["grant_types_supported"] == ["client_credentials", "password", "refresh_token"]
+    assert body["scopes_supported"] == ["read", "write"]
+    assert body["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+    ]
+
+
+def test_client_rules():
+    with pytest.raises(ValueError, match="unknown grant"):
+        OAuthClient(client_id="x", secret_hash="h", grants={"implicit"})
+    with pytest.raises(ValueError, match="needs a secret_hash"):
+        OAuthClient(client_id="x", grants={"client_credentials"})
+    assert "h4sh" not in repr(OAuthClient(client_id="x", secret_hash="h4sh"))
+    assert hash_client_secret("s3cret").startswith("$argon2id$")
+
+
+def test_the_directory_checks_its_fields():
+    users = InMemoryRepository(User, InMemoryStore())
+    with pytest.raises(ValueError, match="no field 'login'"):
+        ModelUserDirectory(users, username_field="login")
