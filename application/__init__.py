@@ -4,4 +4,38 @@ It depends on :mod:`hexkernel.core` only; the ports it needs are handed in by
 the composition root.
 """
 
-__all__ = ()
+from hexkernel.application.buses import (
+    CommandBus,
+    HandlerAlreadyRegistered,
+    Middleware,
+    NoHandler,
+    QueryBus,
+)
+from hexkernel.application.dispatcher import EventDispatcher
+from hexkernel.application.event_sourced import EventSourcedRepository
+from hexkernel.application.middleware import (
+    LoggingMiddleware,
+    MessageMetric,
+    MetricsMiddleware,
+    UnitOfWorkMiddleware,
+    current_unit_of_work,
+)
+from hexkernel.application.projections import Projection, ProjectionCheckpoint, ProjectionRunner
+
+__all__ = (
+    "CommandBus",
+    "EventDispatcher",
+    "EventSourcedRepository",
+    "HandlerAlreadyRegistered",
+    "LoggingMiddleware",
+    "MessageMetric",
+    "MetricsMiddleware",
+    "Middleware",
+    "NoHandler",
+    "Projection",
+    "ProjectionCheckpoint",
+    "ProjectionRunner",
+    "QueryBus",
+    "UnitOfWorkMiddleware",
+    "current_unit_of_work",
+)
