@@ -8,8 +8,11 @@ principal). :func:`serve` runs any ASGI app under uvicorn on a free port.
 """
 
 import asyncio
+import base64
 import contextlib
-import datetime as dt
+import hashlib
+import hmac
+import json
 import socket
 import time
 import uuid
@@ -48,9 +51,11 @@ __all__ = (
     "build_security_app",
     "forge",
     "free_port",
+    "hs256_with_public_key",
     "make_key_files",
     "security_settings",
     "serve",
+    "tamper",
 )
 
 ISSUER = "https://issuer.test"
@@ -216,5 +221,31 @@ def forge(
     return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
 
 
-def utc_in(seconds: int) -> int:
-    return int((dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)).timestamp())
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def hs256_with_public_key(public_key: rsa.RSAPublicKey, **overrides: Any) -> str:
+    """The classic confusion attack: HS256 with the issuer's public PEM as the HMAC secret.
+
+    Built by hand: pyjwt rightly refuses to sign HS256 with a PEM key.
+    """
+    valid = jwt.decode(
+        forge(None, algorithm="none", kid=None, **overrides),
+        options={"verify_signature": False},
+    )
+    pem = public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
+    signing_input = header + b"." + _b64(json.dumps(valid).encode())
+    mac = hmac.new(pem, signing_input, hashlib.sha256).digest()
+    return (signing_input + b"." + _b64(mac)).decode()
+
+
+def tamper(token: str, **changes: Any) -> str:
+    """``token`` with its payload changed and its signature kept."""
+    head, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims.update(changes)
+    return f"{head}.{_b64(json.dumps(claims).encode()).decode()}.{signature}"
