@@ -14,6 +14,7 @@ and also from the builtin a caller would naturally catch::
     ├── RepositoryNotBound(HexkernelError, LookupError)   active record used before wiring
     ├── InvalidAggregation(HexkernelError, ValueError)    the store refused a pipeline
     ├── QueryTimeout                                      a query exceeded its time limit
+    ├── AccessDenied(HexkernelError, PermissionError)     an access rule refuses the caller
     ├── AuthenticationError                               the caller is not (validly) authenticated
     │   ├── AuthenticationRequired                        credentials are needed, none were given
     │   └── InvalidToken                                  a token was refused; ``reason`` says why
@@ -33,6 +34,7 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 __all__ = (
+    "AccessDenied",
     "AuthenticationError",
     "AuthenticationRequired",
     "ConcurrencyConflict",
@@ -221,6 +223,18 @@ class QueryTimeout(HexkernelError):
         self.limit_ms = limit_ms
         limit = "its time limit" if limit_ms is None else f"its time limit of {limit_ms} ms"
         super().__init__(f"a query on {model} exceeded {limit}")
+
+
+class AccessDenied(HexkernelError, PermissionError):
+    """The caller is authenticated but may not do this (a role or ownership rule refuses).
+
+    Attributes:
+        fields: The fields the caller may not set, when a field rule refused.
+    """
+
+    def __init__(self, message: str = "not allowed", fields: Sequence[str] = ()) -> None:
+        self.fields = tuple(fields)
+        super().__init__(message)
 
 
 class InfrastructureError(HexkernelError):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
+from hexkernel.core.access import access_of, rows_filter
 from hexkernel.core.errors import RepositoryNotBound
 from hexkernel.core.query import Expr, FieldRef, Query, SortKey, UpdateOp
 
@@ -132,12 +133,18 @@ _FILTERS: dict[type[Any], list[Callable[[], Expr | None]]] = {}
 def combined_filter(
     model: type[Any], where: Expr | None, *, unfiltered: bool = False
 ) -> Expr | None:
-    """Return ``where`` restricted by the Model's predefined filters (unless ``unfiltered``)."""
+    """Return ``where`` restricted by the Model's predefined filters (unless ``unfiltered``).
+
+    The row-level rule of the Model's access declaration (``Access(rows=...)``,
+    evaluated for the current principal) is one of them.
+    """
     if unfiltered:
         return where
     makers = _FILTERS.get(model)
     if makers is None:
         makers = _FILTERS[model] = _filters_of(model)
+        if access_of(model).rows is not None:
+            makers.append(lambda: rows_filter(model))
     result = where
     for make in makers:
         extra = make()

@@ -36,7 +36,7 @@ from hexkernel.core.query import Expr, FieldRef, Query
 
 __all__ = ("Embedded", "Model", "ModelMeta", "is_model")
 
-_MODEL_OPTIONS = ("prefix", "collection", "indexes")
+_MODEL_OPTIONS = ("prefix", "collection", "indexes", "access")
 
 
 def is_model(cls: Any) -> bool:
@@ -53,8 +53,10 @@ class ModelMeta(type):
     """Builds Model classes: attrs underneath, rules compiled once.
 
     Class keyword arguments (documents only): ``prefix`` (the id prefix,
-    default three letters of the class name) and ``collection`` (the
-    collection name and REST path segment, default the plural in kebab case).
+    default three letters of the class name), ``collection`` (the
+    collection name and REST path segment, default the plural in kebab case),
+    ``indexes`` (declared :class:`~hexkernel.core.persistence.Index` values)
+    and ``access`` (an :class:`~hexkernel.core.access.Access`: who may do what).
     """
 
     __model__: ModelInfo
@@ -147,14 +149,15 @@ def _build_info(cls: type[Any], hints: dict[str, Any]) -> ModelInfo:
     )
     info.codec = compile_codec(info)  # type: ignore[attr-defined]
     info.declared_indexes = tuple(options.get("indexes", ()))  # type: ignore[attr-defined]
+    info.access = options.get("access") or _inherited(cls, "access")  # type: ignore[attr-defined]
     return info
 
 
-def _inherited(cls: type[Any], option: str) -> str | None:
+def _inherited(cls: type[Any], option: str) -> Any:
     for base in cls.__mro__[1:]:
         value = base.__dict__.get("__hexkernel_options__", {}).get(option)
         if value:
-            return typing.cast("str", value)
+            return value
     return None
 
 

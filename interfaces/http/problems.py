@@ -14,6 +14,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from hexkernel.core.errors import (
+    AccessDenied,
     AuthenticationRequired,
     ConcurrencyConflict,
     DomainError,
@@ -115,18 +116,8 @@ def _from_hexkernel(request: Request[Any, Any, Any], exc: HexkernelError) -> Res
         return problem_response(
             request, exc.status, exc.code, exc.detail, errors=exc.errors, headers=exc.headers
         )
-    if isinstance(exc, InvalidToken):
-        return problem_response(
-            request,
-            401,
-            "unauthorized",
-            str(exc),
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    if isinstance(exc, AuthenticationRequired):
-        return problem_response(
-            request, 401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"}
-        )
+    if isinstance(exc, (InvalidToken, AuthenticationRequired, AccessDenied)):
+        return _refused_caller(request, exc)
     if isinstance(exc, IssuerUnavailable):
         log.warning("token issuer unavailable (request %s): %s", request_id(request), exc)
         return problem_response(
@@ -162,6 +153,30 @@ def _from_hexkernel(request: Request[Any, Any, Any], exc: HexkernelError) -> Res
         log.error("store failure (request %s): %s", request_id(request), exc)
         return problem_response(request, 503, "service_unavailable", "the store is unavailable")
     return _internal(request, exc)
+
+
+def _refused_caller(
+    request: Request[Any, Any, Any],
+    exc: InvalidToken | AuthenticationRequired | AccessDenied,
+) -> Response[Any]:
+    """401 for missing or refused credentials (with ``WWW-Authenticate``), 403 for a rule."""
+    if isinstance(exc, InvalidToken):
+        return problem_response(
+            request,
+            401,
+            "unauthorized",
+            str(exc),
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    if isinstance(exc, AccessDenied):
+        errors = [
+            {"field": f, "code": "forbidden", "message": "you may not set this field"}
+            for f in exc.fields
+        ]
+        return problem_response(request, 403, "forbidden", str(exc), errors=errors or None)
+    return problem_response(
+        request, 401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 def _refused_query(

@@ -21,9 +21,18 @@ from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
+from hexkernel.core.access import Rule, access_of
 from hexkernel.core.actions import ActionSpec, actions_of
-from hexkernel.core.errors import ConcurrencyConflict, ErrorItem, ValidationError
+from hexkernel.core.errors import (
+    AccessDenied,
+    AuthenticationRequired,
+    ConcurrencyConflict,
+    ErrorItem,
+    ValidationError,
+)
 from hexkernel.core.ports.repository import Repository
+from hexkernel.core.query import Expr
+from hexkernel.core.security import current_principal
 from hexkernel.interfaces.http.openapi import (
     action_component,
     aggregate_parameters,
@@ -129,6 +138,7 @@ class _Handlers:
         self.max_aggregate_results = settings.http.max_aggregate_results
         self.aggregate_timeout_ms = settings.http.aggregate_timeout_ms
         self.hooks = resource.hooks
+        self.access = access_of(resource.model)
         self.actions = actions_of(resource.model)
         self.references = tuple(
             (f.name, f.spec.reference.__model__.collection)
@@ -147,8 +157,9 @@ class _Handlers:
             value = getattr(item, field_name)
             if value is not None:
                 links[field_name] = {"href": f"{prefix}/{target}/{value}"}
+        principal = current_principal()
         for name, spec in self.actions.items():
-            if spec.is_available(item):
+            if spec.is_available(item) and self.access.action_rule(name).permits(principal, item):
                 links[name] = {"href": f"{href}/{name}", "method": "POST"}
         return links
 
@@ -166,8 +177,42 @@ class _Handlers:
             headers["Location"] = f"{_prefix(request)}{self.base}/{item.id}"
         return Response(self.represent(request, item), status_code=status, headers=headers)
 
+    # ------------------------------------------------------------ access
+    def _refuse(self) -> AuthenticationRequired | AccessDenied:
+        if not current_principal().is_authenticated:
+            return AuthenticationRequired()
+        return AccessDenied(f"you may not do this with {self.info.name} items")
+
+    def _decide(self, rule: Rule) -> Expr | None:
+        """Check ``rule`` before any document is read; return its row restriction, if any."""
+        decision = rule.decide(self.model, current_principal())
+        if not decision.allowed:
+            raise self._refuse()
+        return decision.where
+
+    def _permit(self, rule: Rule, item: Any) -> None:
+        if not rule.permits(current_principal(), item):
+            raise self._refuse()
+
+    def _check_fields(self, sent: Any, item: Any, current: Any = None) -> None:
+        """Refuse values of fields the caller may not set (unchanged values pass on updates)."""
+        rules = self.access.fields
+        if not rules:
+            return
+        principal = current_principal()
+        refused = [
+            name
+            for name in sent
+            if name in rules
+            and not rules[name].permits(principal, item)
+            and (current is None or getattr(current, name) != getattr(item, name))
+        ]
+        if refused:
+            raise AccessDenied("you may not set these fields", fields=refused)
+
     # ------------------------------------------------------------- reads
     async def collection(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        restriction = self._decide(self.access.list_rule)
         params = {key: request.query_params.getall(key) for key in request.query_params}
         parsed = parse_list_params(
             self.model,
@@ -175,8 +220,9 @@ class _Handlers:
             default_page_size=self.default_page_size,
             max_page_size=self.max_page_size,
         )
-        items = await self.repository.find(parsed.query)
-        total = await self.repository.count(parsed.query.filter)
+        query = parsed.query if restriction is None else parsed.query.where(restriction)
+        items = await self.repository.find(query)
+        total = await self.repository.count(query.filter)
         last = max(1, -(-total // parsed.page_size))
         links = _page_links(request, parsed.page, last)
         body = {
@@ -187,11 +233,15 @@ class _Handlers:
         return Response(body)
 
     async def aggregate(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        restriction = self._decide(self.access.list_rule)
         params = {key: request.query_params.getall(key) for key in request.query_params}
         pipeline = parse_pipeline(self.model, params)
         cap = self.max_aggregate_results
         results = await self.repository.aggregate(
-            pipeline, max_results=cap + 1, max_time_ms=self.aggregate_timeout_ms
+            pipeline,
+            where=restriction,
+            max_results=cap + 1,
+            max_time_ms=self.aggregate_timeout_ms,
         )
         truncated = len(results) > cap
         items = [_json_value(r) for r in results[:cap]]
@@ -199,7 +249,9 @@ class _Handlers:
         return Response({"_items": items, "_meta": meta})
 
     async def item(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
+        self._decide(self.access.read)
         item = await self.repository.get(key)
+        self._permit(self.access.read, item)
         etag = _etag(item)
         if_none_match = request.headers.get("if-none-match")
         if if_none_match and (
@@ -209,9 +261,11 @@ class _Handlers:
         return self._item_response(request, item)
 
     async def meta(self) -> Response[Any]:
+        self._decide(self.access.list_rule)
         return Response(self.model.describe())
 
     async def schema(self) -> Response[Any]:
+        self._decide(self.access.list_rule)
         return Response(self.model.json_schema())
 
     # ------------------------------------------------------------ writes
@@ -226,10 +280,13 @@ class _Handlers:
             raise Problem(400, "malformed_json", "the body is not valid JSON") from None
 
     async def create(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        self._decide(self.access.create)
         body = await self._body(request, _JSON_TYPES)
         if isinstance(body, list):
             return await self._create_many(request, body)
         item = self.model.from_dict(body, writable_only=True)
+        self._permit(self.access.create, item)
+        self._check_fields(body, item)
         await _run(self.hooks.before_create, item)
         await self.repository.insert(item)
         await _run(self.hooks.after_create, item)
@@ -250,6 +307,9 @@ class _Handlers:
             )
         if not items:
             raise Problem(400, "validation_error", "the array holds no item")
+        for item, body in zip(items, bodies, strict=True):
+            self._permit(self.access.create, item)
+            self._check_fields(body, item)
         for item in items:
             await _run(self.hooks.before_create, item)
         await self.repository.insert_many(items)
@@ -304,10 +364,13 @@ class _Handlers:
             raise ValidationError.single(
                 "", "invalid_type", "must be a JSON object", self.info.name
             )
+        self._decide(self.access.update)
         expected, from_header = self._expected(request, key, body)
         current = await self.repository.get(key)
+        self._permit(self.access.update, current)
         self._check_version(current, expected, from_header)
         replacement = self.model.from_dict(body, writable_only=True)
+        self._check_fields(body, replacement, current)
         return self._item_response(request, await self._store(current, replacement, from_header))
 
     async def merge(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
@@ -324,7 +387,9 @@ class _Handlers:
         ]
         if problems:
             raise ValidationError(problems, self.info.name)
+        self._decide(self.access.update)
         current = await self.repository.get(key)
+        self._permit(self.access.update, current)
         self._check_version(current, expected, from_header)
         merged = _merge_patch(current.to_dict(), patch_body)
         for field in self.info.fields:
@@ -333,11 +398,14 @@ class _Handlers:
                 dump = field.wire_dump
                 merged[field.name] = value if dump is None or value is None else dump(value)
         replacement = self.model.from_dict(merged)
+        self._check_fields(patch_body, replacement, current)
         return self._item_response(request, await self._store(current, replacement, from_header))
 
     async def remove(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
+        self._decide(self.access.delete)
         header = _expected_version(request.headers.get("if-match"), key)
         current = await self.repository.get(key)
+        self._permit(self.access.delete, current)
         self._check_version(current, header, True)  # noqa: FBT003
         await _run(self.hooks.before_delete, current)
         try:
@@ -358,9 +426,12 @@ class _Handlers:
             body = await self._body(request, _JSON_TYPES)
         if not isinstance(body, dict):
             raise ValidationError.single("", "invalid_type", "must be a JSON object", spec.name)
+        rule = self.access.action_rule(spec.name)
+        self._decide(rule)
         expected, from_header = self._expected(request, key, body)
         arguments = spec.arguments_model().from_dict(body)
         current = await self.repository.get(key)
+        self._permit(rule, current)
         self._check_version(current, expected, from_header)
         if not spec.is_available(current):
             if spec.idempotent:
