@@ -22,6 +22,7 @@ from pymongo.errors import (
 )
 
 from hexkernel.core.errors import (
+    ConcurrencyConflict,
     DuplicateKey,
     InfrastructureError,
     StoreUnavailable,
@@ -35,6 +36,7 @@ _ILLEGAL_OPERATION = 20
 _TYPE_MISMATCH = 14
 _DUPLICATE_KEY = 11000
 _DOCUMENT_VALIDATION_FAILURE = 121
+_WRITE_CONFLICT = 112
 _INDEX_NAME = re.compile(r"index: (\S+)")
 
 
@@ -73,6 +75,13 @@ def translated(model: str) -> Iterator[None]:
     except ExecutionTimeout as exc:
         raise StoreUnavailable(f"a query on {model} exceeded its time limit") from exc
     except OperationFailure as exc:
+        if exc.code == _WRITE_CONFLICT or "write conflict" in str(exc).lower():
+            # Another transaction wrote the same data first: the whole
+            # transaction may run again (servers without error labels report
+            # it only in the message, when the commit is refused).
+            conflict = ConcurrencyConflict(model, None, 0, None)
+            conflict.transient = True  # type: ignore[attr-defined]
+            raise conflict from exc
         if exc.code == _DOCUMENT_VALIDATION_FAILURE:
             raise ValidationError.single(
                 "", "schema_violation", "the database rejected the document", model
