@@ -24,7 +24,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from hexkernel.core.errors import NotFound
+from hexkernel.core.errors import ConcurrencyConflict, DuplicateKey, NotFound
 from hexkernel.core.model import Model
 from hexkernel.core.ports.event_store import EventStore, StoredEvent
 from hexkernel.core.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -105,7 +105,16 @@ class ProjectionRunner:
             return found.position
 
     async def step(self, projection: Projection) -> int:
-        """Handle the next batch of events in one unit of work; return how many there were."""
+        """Handle the next batch of events in one unit of work; return how many there were.
+
+        Returns 0 as well when another runner of the same projection committed
+        the batch first (this unit then rolled back).
+        """
+        handled = await self._step(projection)
+        return handled or 0
+
+    async def _step(self, projection: Projection) -> int | None:
+        """One batch; ``None`` when another runner won it."""
 
         async def work(uow: UnitOfWork) -> int:
             checkpoints = uow.repository(ProjectionCheckpoint)
@@ -126,14 +135,22 @@ class ProjectionRunner:
                     await checkpoints.save(checkpoint)
             return len(batch)
 
-        return await self._uow_factory.run(work)
+        try:
+            return await self._uow_factory.run(work)
+        except (ConcurrencyConflict, DuplicateKey):
+            # The checkpoint moved (or was created) meanwhile: another runner
+            # handled this batch, and this unit's writes were rolled back.
+            return None
 
     async def catch_up(self, projection: Projection | None = None) -> int:
         """Handle batches until the log has nothing more; return how many events were handled."""
         total = 0
         for each in [projection] if projection is not None else self._projections:
-            while handled := await self.step(each):
-                total += handled
+            while True:
+                handled = await self._step(each)
+                if handled == 0:
+                    break
+                total += handled or 0
         return total
 
     async def rebuild(self, projection: Projection) -> int:
