@@ -144,6 +144,8 @@ class RemoteJwksVerifier:
             client = self._client = httpx.AsyncClient(timeout=5)
         try:
             response = await client.get(self._url, headers={"Accept": "application/json"})
+        except httpx.InvalidURL:
+            raise IssuerUnavailable("the JWKS URL is not valid") from None
         except httpx.HTTPError as exc:
             raise _Retryable(type(exc).__name__) from None
         if response.status_code >= 500:  # noqa: PLR2004 - server errors are worth a retry

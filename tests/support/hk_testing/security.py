@@ -171,12 +171,14 @@ def build_security_app(settings: Settings, *, users: bool = True) -> SecurityApp
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Run ``app`` under uvicorn on a free port; yield an httpx client for it."""
+async def serve(app: Any, **config: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Run ``app`` under uvicorn on a free port; yield an httpx client for it.
+
+    ``config`` overrides uvicorn's options (``log_level``, ``log_config``, ...).
+    """
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
+    options: dict[str, Any] = {"log_level": "warning", "lifespan": "on", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
     serving = asyncio.create_task(server.serve())
     for _ in range(250):
         if server.started:

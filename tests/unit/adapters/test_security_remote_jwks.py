@@ -156,3 +156,13 @@ async def test_a_document_without_usable_keys_is_unavailable(keys):
     )
     with pytest.raises(IssuerUnavailable):
         await verifier.verify(forge(keys.keys["k1"]))
+
+
+async def test_an_invalid_url_is_unavailable_without_retries(keys):
+    verifier = RemoteJwksVerifier(
+        "http://127.0.0.1:notaport/jwks", issuer=ISSUER, audience=AUDIENCE
+    )
+    with pytest.raises(IssuerUnavailable):
+        await verifier.verify(forge(keys.keys["k1"]))
+    assert verifier.fetches == 1
+    await verifier.aclose()
