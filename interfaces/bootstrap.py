@@ -23,7 +23,9 @@ from dependency_injector import containers, providers
 
 from hexkernel.adapters._documents import utcnow
 from hexkernel.adapters.memory.containers import InMemoryContainer
+from hexkernel.adapters.memory.event_store import InMemoryEventStore
 from hexkernel.adapters.mongo.containers import MongoContainer
+from hexkernel.adapters.mongo.event_store import MongoEventStore
 from hexkernel.adapters.security import (
     InMemoryRefreshTokenStore,
     JwtIssuer,
@@ -34,6 +36,16 @@ from hexkernel.adapters.security import (
     TokenCache,
 )
 from hexkernel.adapters.security.mongo_refresh_tokens import MongoRefreshTokenStore
+from hexkernel.application import (
+    CommandBus,
+    EventDispatcher,
+    LoggingMiddleware,
+    MessageMetric,
+    MetricsMiddleware,
+    ProjectionRunner,
+    QueryBus,
+    UnitOfWorkMiddleware,
+)
 from hexkernel.application.auth import Authenticator, ModelUserDirectory, OAuthClient, TokenService
 from hexkernel.core.persistence import bind, unbind
 from hexkernel.core.ports.repository import IndexReport, Repository
@@ -101,6 +113,10 @@ def _clients(settings: Settings) -> list[OAuthClient]:
         raise ConfigurationError({"auth.clients": str(exc)}) from None
 
 
+def _no_metrics(metric: MessageMetric) -> None:
+    """Drop message metrics (override ``message_metrics`` to export them)."""
+
+
 class RootContainer(containers.DeclarativeContainer):
     """Everything a hexkernel service is made of, chosen by configuration."""
 
@@ -117,6 +133,38 @@ class RootContainer(containers.DeclarativeContainer):
         config.storage, memory=memory.uow_factory, mongo=mongo.uow_factory
     )
     clock = providers.Object(utcnow)
+
+    # CQRS and event sourcing (docs/cqrs.md): services register their handlers
+    # and projections by overriding the dictionaries and the list.
+    event_store = providers.Selector(
+        config.storage,
+        memory=providers.Singleton(InMemoryEventStore, memory.store),
+        mongo=providers.Singleton(MongoEventStore, mongo.database),
+    )
+    command_handlers = providers.Dict()
+    query_handlers = providers.Dict()
+    event_handlers = providers.Dict()
+    projections = providers.List()
+    message_metrics = providers.Object(_no_metrics)
+    event_dispatcher = providers.Singleton(EventDispatcher, event_handlers)
+    command_bus = providers.Singleton(
+        CommandBus,
+        command_handlers,
+        middleware=providers.List(
+            providers.Singleton(LoggingMiddleware),
+            providers.Singleton(MetricsMiddleware, message_metrics),
+            providers.Singleton(UnitOfWorkMiddleware, uow_factory, event_dispatcher),
+        ),
+    )
+    query_bus = providers.Singleton(
+        QueryBus,
+        query_handlers,
+        middleware=providers.List(
+            providers.Singleton(LoggingMiddleware),
+            providers.Singleton(MetricsMiddleware, message_metrics),
+        ),
+    )
+    projection_runner = providers.Singleton(ProjectionRunner, event_store, uow_factory, projections)
 
     key_ring = providers.Singleton(_key_ring, settings)
     token_issuer = providers.Singleton(JwtIssuer, key_ring)
