@@ -12,7 +12,7 @@ command of a choreography that a retry would redo).
 """
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from hexkernel.core.correlation import correlation_id
@@ -32,19 +32,20 @@ class EventDispatcher:
     """Publishes events to any number of handlers per event type.
 
     Args:
-        handlers: Initial subscriptions, as ``(event type, handlers)`` pairs.
+        handlers: Initial subscriptions: the handlers of each event type (the
+            container's dictionary of lists).
         on_error: Called with the event and the error of each failing handler.
     """
 
     def __init__(
         self,
-        handlers: Iterable[tuple[type[Event], Iterable[EventHandler[Any]]]] = (),
+        handlers: Mapping[type[Event], Iterable[EventHandler[Any]]] | None = None,
         *,
         on_error: Callable[[Event, BaseException], None] | None = None,
     ) -> None:
         self._handlers: dict[type[Event], list[EventHandler[Any]]] = {}
         self._on_error = on_error
-        for event_type, subscribers in handlers:
+        for event_type, subscribers in (handlers or {}).items():
             for handler in subscribers:
                 self.subscribe(event_type, handler)
 
