@@ -1,5 +1,6 @@
 """Ports: the Protocols the domain needs from the outside world, one module per role."""
 
+from hexkernel.core.ports.event_store import EventStore, Snapshot, StoredEvent
 from hexkernel.core.ports.repository import IndexReport, Repository
 from hexkernel.core.ports.security import (
     RefreshRecord,
@@ -11,10 +12,13 @@ from hexkernel.core.ports.security import (
 from hexkernel.core.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = (
+    "EventStore",
     "IndexReport",
     "RefreshRecord",
     "RefreshTokenStore",
     "Repository",
+    "Snapshot",
+    "StoredEvent",
     "TokenIssuer",
     "TokenVerifier",
     "UnitOfWork",
