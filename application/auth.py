@@ -477,7 +477,7 @@ class ModelUserDirectory:
         roles_field: str | None = "roles",
     ) -> None:
         model = repository.model
-        info = model.__model__  # type: ignore[attr-defined]
+        info = model.__model__
         for name in (username_field, password_field, roles_field):
             if name is not None and name not in info.by_name:
                 raise ValueError(f"{model.__name__} has no field {name!r}")
