@@ -25,7 +25,7 @@ import jwt
 import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from litestar import get
+from litestar import Request, get
 
 from hexkernel.core.security import current_principal
 from hexkernel.interfaces.bootstrap import RootContainer, Service
@@ -138,9 +138,10 @@ def security_settings(
 
 
 @get("/me", name="me", guards=[requires_authentication], sync_to_thread=False)
-def me() -> dict[str, Any]:
+def me(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """The bound principal, as the handlers of a service see it."""
     principal = current_principal()
+    assert request.user is principal
     return {
         "subject": principal.subject,
         "roles": sorted(principal.roles),
