@@ -15,6 +15,7 @@ lets any Model with a username, a password hash and roles serve the
 """
 
 import datetime as dt
+import logging
 import secrets
 import time
 import uuid
@@ -52,6 +53,8 @@ __all__ = (
     "TokenService",
     "hash_client_secret",
 )
+
+log = logging.getLogger("hexkernel.security")
 
 GRANT_TYPES = frozenset({"password", "client_credentials", "refresh_token"})
 
@@ -356,7 +359,14 @@ class TokenService:
         try:
             record = await self._refresh.consume(presented, now=self._clock())
         except RefreshTokenReused as exc:
-            await self._refresh.revoke_family(exc.family)
+            revoked = await self._refresh.revoke_family(exc.family)
+            log.warning(
+                "a spent refresh token was presented again (client %s): its login %s is "
+                "revoked (%d unspent tokens)",
+                client.client_id,
+                exc.family,
+                revoked,
+            )
             raise OAuthError(
                 "invalid_grant", "the refresh token was already used; its login is revoked"
             ) from None

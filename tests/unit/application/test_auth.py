@@ -173,7 +173,7 @@ async def test_client_credentials(world):
     )
 
 
-async def test_refresh_rotates_and_reuse_revokes_the_family(world):
+async def test_refresh_rotates_and_reuse_revokes_the_family(world, caplog):
     await world.add_user()
     first = await world.login()
     second = await world.service.grant(
@@ -199,6 +199,8 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(world):
         "invalid_grant",
     )
     assert "revoked" in reused.description
+    assert "presented again (client web)" in caplog.text
+    assert first.refresh_token not in caplog.text
     await refused(
         world.service.grant(
             {"grant_type": "refresh_token", "refresh_token": narrowed.refresh_token},
