@@ -157,6 +157,18 @@ class _Dummy:
         verify_password(self._hash, password)
 
 
+def _hasher_like(hashes: Iterable[str | None]) -> argon2.PasswordHasher | None:
+    """A hasher with the parameters of the first well-formed hash (for equal-time failures)."""
+    for value in hashes:
+        if value is None:
+            continue
+        try:
+            return argon2.PasswordHasher.from_parameters(argon2.extract_parameters(value))
+        except argon2.exceptions.InvalidHashError:
+            continue
+    return None
+
+
 class TokenService:
     """The grants of the OAuth2 token endpoint.
 
@@ -195,7 +207,7 @@ class TokenService:
         self._access_ttl = access_token_seconds
         self._refresh_ttl = refresh_token_seconds
         self._clock = clock
-        self._dummy = _Dummy()
+        self._dummy = _Dummy(_hasher_like(c.secret_hash for c in clients))
 
     @property
     def client_ids(self) -> frozenset[str]:

@@ -364,3 +364,13 @@ def test_the_directory_checks_its_fields():
     users = InMemoryRepository(User, InMemoryStore())
     with pytest.raises(ValueError, match="no field 'login'"):
         ModelUserDirectory(users, username_field="login")
+
+
+def test_failures_for_unknown_clients_hash_like_the_known_ones():
+    from hexkernel.application.auth import _hasher_like
+
+    hasher = _hasher_like([None, "not a hash", FAST_HASHER.hash("x")])
+    assert hasher is not None
+    assert hasher.time_cost == FAST_HASHER.time_cost
+    assert hasher.memory_cost == FAST_HASHER.memory_cost
+    assert _hasher_like([None]) is None
