@@ -73,6 +73,7 @@ class RemoteJwksVerifier:
         self._interval = min_refetch_interval
         self._attempts = attempts
         self._client = client
+        self._owns_client = client is None
         self._cache = cache if cache is not None else TokenCache()
         self._clock = clock
         self._keys: dict[str, rsa.RSAPublicKey] = {}
@@ -177,6 +178,7 @@ class RemoteJwksVerifier:
         return keys
 
     async def aclose(self) -> None:
-        """Close the httpx client if this verifier made it."""
-        if self._client is not None:
-            await self._client.aclose()
+        """Close the httpx client if this verifier made it (a later fetch makes a new one)."""
+        if self._owns_client and self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()

@@ -166,3 +166,19 @@ async def test_an_invalid_url_is_unavailable_without_retries(keys):
         await verifier.verify(forge(keys.keys["k1"]))
     assert verifier.fetches == 1
     await verifier.aclose()
+
+
+async def test_closing_keeps_an_injected_client_open_and_its_own_reopens(issuer, keys):
+    verifier, _ = _verifier(issuer)
+    await verifier.aclose()
+    assert (await verifier.verify(forge(keys.keys["k1"])))["sub"] == "usr_nobody"
+    own = RemoteJwksVerifier(
+        "http://127.0.0.1:1/jwks", issuer=ISSUER, audience=AUDIENCE, attempts=1
+    )
+    with pytest.raises(IssuerUnavailable):
+        await own.verify(forge(keys.keys["k1"]))
+    await own.aclose()
+    own._fetched_at = None
+    with pytest.raises(IssuerUnavailable):  # a fresh client, not a closed one
+        await own.verify(forge(keys.keys["k1"]))
+    await own.aclose()
