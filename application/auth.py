@@ -86,6 +86,10 @@ def hash_client_secret(secret: str) -> str:
     return str(HashPassword()(secret))
 
 
+def _names(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(values)
+
+
 @attrs.frozen(kw_only=True)
 class OAuthClient:
     """An OAuth2 client allowed to request tokens.
@@ -103,10 +107,10 @@ class OAuthClient:
     client_id: str
     secret_hash: str | None = attrs.field(default=None, repr=False)
     grants: frozenset[str] = attrs.field(
-        default=frozenset({"client_credentials"}), converter=frozenset
+        default=frozenset({"client_credentials"}), converter=_names
     )
-    scopes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
-    roles: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    scopes: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    roles: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
 
     def __attrs_post_init__(self) -> None:
         unknown = self.grants - GRANT_TYPES

@@ -103,9 +103,9 @@ def _clients(settings: Settings) -> list[OAuthClient]:
             OAuthClient(
                 client_id=client_id,
                 secret_hash=c.secret_hash.reveal() if c.secret_hash is not None else None,
-                grants=frozenset(c.grants),
-                scopes=frozenset(c.scopes),
-                roles=frozenset(c.roles),
+                grants=c.grants,
+                scopes=c.scopes,
+                roles=c.roles,
             )
             for client_id, c in settings.auth.clients.items()
         ]

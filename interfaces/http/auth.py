@@ -32,7 +32,7 @@ from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
-from litestar.openapi.spec import Operation, SecurityScheme
+from litestar.openapi.spec import Operation, Reference, SecurityScheme
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from hexkernel.application.auth import OAuthError
@@ -234,7 +234,7 @@ def auth_components() -> dict[str, dict[str, Any]]:
     }
 
 
-def security_schemes() -> dict[str, SecurityScheme]:
+def security_schemes() -> dict[str, SecurityScheme | Reference]:
     """The OpenAPI security schemes: bearer JWTs for resources, Basic for OAuth2 clients."""
     return {
         "bearerAuth": SecurityScheme(
