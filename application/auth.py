@@ -186,6 +186,10 @@ class TokenService:
         audience: The ``aud`` of every token.
         access_token_seconds: Lifetime of an access token.
         refresh_token_seconds: Lifetime of a refresh token.
+        public_login: Let token requests that name no client use the
+            ``password`` and ``refresh_token`` grants, as a public client
+            without scopes (RFC 6749 requires client authentication only of
+            clients that have credentials). Their tokens carry no ``client_id``.
         clock: The current UTC time.
     """
 
@@ -200,6 +204,7 @@ class TokenService:
         audience: str,
         access_token_seconds: int = 900,
         refresh_token_seconds: int = 1_209_600,
+        public_login: bool = False,
         clock: Callable[[], dt.datetime] = _utcnow,
     ) -> None:
         self._issuer = issuer
@@ -212,6 +217,11 @@ class TokenService:
         self._refresh_ttl = refresh_token_seconds
         self._clock = clock
         self._dummy = _Dummy(_hasher_like(c.secret_hash for c in clients))
+        self._anonymous = (
+            OAuthClient(client_id="", grants={"password", "refresh_token"})
+            if public_login and users is not None
+            else None
+        )
 
     @property
     def client_ids(self) -> frozenset[str]:
@@ -222,6 +232,8 @@ class TokenService:
     def grant_types(self) -> list[str]:
         """The grant types at least one client may use, sorted."""
         grants = set().union(*(c.grants for c in self._clients.values()))
+        if self._anonymous is not None:
+            grants |= self._anonymous.grants
         if self._users is None:
             grants -= {"password", "refresh_token"}
         return sorted(grants)
@@ -231,6 +243,16 @@ class TokenService:
         """Every scope some client may request, sorted."""
         return sorted(set().union(*(c.scopes for c in self._clients.values())))
 
+    @property
+    def auth_methods(self) -> list[str]:
+        """How clients authenticate at the token endpoint (RFC 8414 names)."""
+        methods = ["client_secret_basic", "client_secret_post"]
+        if self._anonymous is not None or any(
+            c.secret_hash is None for c in self._clients.values()
+        ):
+            methods.append("none")
+        return methods
+
     def metadata(self, *, token_endpoint: str, jwks_uri: str) -> dict[str, Any]:
         """The authorization server metadata of RFC 8414."""
         body: dict[str, Any] = {
@@ -239,7 +261,7 @@ class TokenService:
             "jwks_uri": jwks_uri,
             "grant_types_supported": self.grant_types,
             "response_types_supported": [],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": self.auth_methods,
         }
         scopes = self.scopes
         if scopes:
@@ -269,6 +291,8 @@ class TokenService:
         if grant_type not in GRANT_TYPES:
             raise OAuthError("unsupported_grant_type", "this grant type is not supported")
         client = self._authenticate_client(client_id, client_secret)
+        if client is self._anonymous and grant_type not in client.grants:
+            raise OAuthError("invalid_client", "the client is not authenticated")
         if grant_type not in client.grants:
             raise OAuthError("unauthorized_client", "the client may not use this grant type")
         if grant_type == "client_credentials":
@@ -281,6 +305,8 @@ class TokenService:
 
     def _authenticate_client(self, client_id: str | None, secret: str | None) -> OAuthClient:
         if not client_id:
+            if self._anonymous is not None and not secret:
+                return self._anonymous
             raise OAuthError("invalid_client", "the client is not authenticated")
         client = self._clients.get(client_id)
         if client is None:
@@ -316,10 +342,11 @@ class TokenService:
             "nbf": stamp,
             "exp": stamp + self._access_ttl,
             "jti": uuid.uuid4().hex,
-            "client_id": client.client_id,
             "roles": sorted(roles),
             "scope": " ".join(sorted(scopes)),
         }
+        if client.client_id:
+            claims["client_id"] = client.client_id
         return self._issuer.sign(claims), self._access_ttl
 
     def _client_credentials(self, client: OAuthClient, scope: str | None) -> TokenResponse:

@@ -272,6 +272,7 @@ class Service:
             audience=settings.auth.audience,
             access_token_seconds=settings.auth.access_token_seconds,
             refresh_token_seconds=settings.auth.refresh_token_seconds,
+            public_login=settings.auth.public_login,
         )
         return Security(authenticator=authenticator, tokens=tokens, issuer=issuer)
 

@@ -139,7 +139,11 @@ class AdminSettings:
 
 @attrs.frozen(kw_only=True)
 class AuthSettings:
-    """Authentication: the token issuer, or trust in an external one (``resource_server``)."""
+    """Authentication: the token issuer, or trust in an external one (``resource_server``).
+
+    ``public_login`` lets token requests that name no client log users in
+    (``password`` and ``refresh_token`` grants, as a public client).
+    """
 
     mode: str = attrs.field(
         default="issuer", validator=attrs.validators.in_(("issuer", "resource_server"))
@@ -155,6 +159,7 @@ class AuthSettings:
     admin: AdminSettings = attrs.field(factory=AdminSettings)
     jwks_url: str | None = None
     jwks_refetch_seconds: int = attrs.field(default=30, validator=attrs.validators.ge(0))
+    public_login: bool = True
     roles_claim: str = "roles"
     token_cache_seconds: int = attrs.field(default=60, validator=attrs.validators.ge(0))
     principal_cache_seconds: int = attrs.field(default=0, validator=attrs.validators.ge(0))

@@ -248,6 +248,12 @@ async def test_successful_token_responses(site):
     assert body["expires_in"] == 900
     head = base64.urlsafe_b64decode(body["access_token"].split(".")[0] + "==")
     assert b'"kid":"k1"' in head.replace(b" ", b"")
+    # No client at all: a public login, as a browser form would do it.
+    public = await site.token(
+        {"grant_type": "password", "username": email, "password": PASSWORD}, auth=None
+    )
+    assert public.status_code == 200, public.text
+    assert (await site.me(public.json()["access_token"])).json()["client_id"] is None
     # Client credentials in the form instead of HTTP Basic.
     posted = await site.token(
         {

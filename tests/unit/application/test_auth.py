@@ -348,6 +348,7 @@ def test_metadata_lists_what_the_clients_can_do(world):
     assert body["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "none",
     ]
 
 
@@ -374,3 +375,46 @@ def test_failures_for_unknown_clients_hash_like_the_known_ones():
     assert hasher.time_cost == FAST_HASHER.time_cost
     assert hasher.memory_cost == FAST_HASHER.memory_cost
     assert _hasher_like([None]) is None
+
+
+async def test_public_login_lets_requests_without_a_client_log_users_in(ring):
+    world = World(ring)
+    service = TokenService(
+        issuer=JwtIssuer(ring),
+        refresh_tokens=world.refresh,
+        users=world.directory,
+        clients=world.clients,
+        issuer_id=ISSUER,
+        audience=AUDIENCE,
+        public_login=True,
+    )
+    user = await world.add_user()
+    form = {"grant_type": "password", "username": "ann@example.org", "password": PASSWORD}
+    issued = await service.grant(form, client_id=None, client_secret=None)
+    claims = await world.verifier.verify(issued.access_token)
+    assert claims["sub"] == user.id
+    assert "client_id" not in claims
+    assert "scope" not in issued.as_dict()
+    renewed = await service.grant(
+        {"grant_type": "refresh_token", "refresh_token": issued.refresh_token},
+        client_id=None,
+        client_secret=None,
+    )
+    assert renewed.refresh_token
+    # A real client cannot spend the public login's refresh token, nor the reverse.
+    await refused(
+        service.grant(
+            {"grant_type": "refresh_token", "refresh_token": renewed.refresh_token},
+            client_id="web",
+            client_secret=SECRET,
+        ),
+        "invalid_grant",
+    )
+    await refused(
+        service.grant({"grant_type": "client_credentials"}, client_id=None, client_secret=None),
+        "invalid_client",
+    )
+    await refused(service.grant(form, client_id=None, client_secret="x"), "invalid_client")
+    assert "none" in service.auth_methods
+    assert "none" in world.service.auth_methods  # spa is a public client
+    assert (await world.authenticator.authenticate(issued.access_token)).client_id is None

@@ -118,3 +118,17 @@ def test_users_must_be_stored_by_the_service(keys):
     service = Service(RootContainer.from_settings(security_settings(keys)), [])
     with pytest.raises(ValueError, match="does not store User"):
         service.security(users=User)
+
+
+def test_public_login_is_on_by_default_and_can_be_turned_off(keys):
+    service = Service(RootContainer.from_settings(security_settings(keys)), [User])
+    assert "none" in service.security(users=User).tokens.auth_methods
+    closed = security_settings(keys, public_login=False, clients={})
+    tokens = Service(RootContainer.from_settings(closed), [User]).security(users=User).tokens
+    assert tokens.grant_types == []
+    assert (
+        load_settings(
+            config_file=None, environ={"HEXKERNEL_AUTH__PUBLIC_LOGIN": "no"}
+        ).auth.public_login
+        is False
+    )
