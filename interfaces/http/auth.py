@@ -128,8 +128,9 @@ def _basic_credentials(request: Request[Any, Any, Any]) -> tuple[str, str] | Non
     client_id, colon, secret = decoded.partition(":")
     if not colon:
         raise OAuthError("invalid_client", "the Basic credentials are malformed")
-    # RFC 6749 section 2.3.1: both parts are form-encoded before base64.
-    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+    # RFC 6749 section 2.3.1 form-encodes both parts before base64; clients
+    # differ on "+", so only percent escapes are decoded (as Authlib encodes).
+    return unquote(client_id), unquote(secret)
 
 
 def _client_of(
