@@ -165,3 +165,19 @@ async def test_a_resource_server_trusts_the_issuer_by_its_jwks_url(site, keys):
             405,
         )
         assert (await api.get("/.well-known/jwks.json")).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+async def test_secrets_with_reserved_characters_work_from_authlib_and_raw_basic(site, method):
+    base = str(site.base_url).rstrip("/")
+    async with oauth2_client(
+        client_id="odd", client_secret=CLIENT_SECRETS["odd"], token_endpoint_auth_method=method
+    ) as client:
+        token = await client.fetch_token(f"{base}/auth/token", grant_type="client_credentials")
+    assert token["access_token"]
+    raw = await site.post(
+        "/auth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("odd", CLIENT_SECRETS["odd"]),
+    )
+    assert raw.status_code == 200, raw.text

@@ -60,7 +60,11 @@ __all__ = (
 
 ISSUER = "https://issuer.test"
 AUDIENCE = "hexkernel-tests"
-CLIENT_SECRETS = {"svc": "svc-secret-0f9e8d7c", "web": "web-secret-1a2b3c4d"}
+CLIENT_SECRETS = {
+    "svc": "svc-secret-0f9e8d7c",
+    "web": "web-secret-1a2b3c4d",
+    "odd": "p+q:r/s %zz",  # characters that HTTP Basic clients encode differently
+}
 
 
 def free_port() -> int:
@@ -121,6 +125,7 @@ def security_settings(
             scopes=["tasks:read", "tasks:write"],
         ),
         "spa": ClientSettings(grants=["password", "refresh_token"], scopes=["tasks:read"]),
+        "odd": ClientSettings(secret_hash=Secret(FAST_HASHER.hash(CLIENT_SECRETS["odd"]))),
     }
     options: dict[str, Any] = {
         "issuer": ISSUER,

@@ -80,7 +80,7 @@ def test_the_memory_service_gets_local_verification_and_memory_refresh_tokens(ke
     assert isinstance(service.container.token_verifier(), JwtVerifier)
     assert isinstance(service.container.refresh_tokens(), InMemoryRefreshTokenStore)
     assert security.tokens is not None
-    assert security.tokens.client_ids == {"svc", "web", "spa"}
+    assert security.tokens.client_ids == {"svc", "web", "spa", "odd"}
     assert security.issuer.active_kid == "k1"
     assert isinstance(security.authenticator._users, ModelUserDirectory)
 
