@@ -32,6 +32,7 @@ from hexkernel.core.errors import (
     RefreshTokenReused,
 )
 from hexkernel.core.model.converters import HashPassword, verify_password
+from hexkernel.core.persistence import bound_repository
 from hexkernel.core.ports.repository import Repository
 from hexkernel.core.ports.security import (
     RefreshRecord,
@@ -512,10 +513,11 @@ class ModelUserDirectory:
 
     Example::
 
-        users = ModelUserDirectory(repository_of_user, username_field="email")
+        users = ModelUserDirectory(User, username_field="email")
 
     Args:
-        repository: The repository of the user Model.
+        source: The user Model (its bound repository is used at each call,
+            see :func:`hexkernel.core.persistence.bind`), or a repository of it.
         username_field: The field users log in with.
         password_field: The field holding the password hash.
         roles_field: A list-of-strings field with the roles, or ``None``.
@@ -523,18 +525,22 @@ class ModelUserDirectory:
 
     def __init__(
         self,
-        repository: Repository[Any],
+        source: Repository[Any] | type[Any],
         *,
         username_field: str = "email",
         password_field: str = "password",  # noqa: S107 - a field name
         roles_field: str | None = "roles",
     ) -> None:
-        model = repository.model
+        if isinstance(source, type):
+            model: type[Any] = source
+            self._fixed: Repository[Any] | None = None
+        else:
+            model = source.model
+            self._fixed = source
         info = model.__model__
         for name in (username_field, password_field, roles_field):
             if name is not None and name not in info.by_name:
                 raise ValueError(f"{model.__name__} has no field {name!r}")
-        self._repository = repository
         self._model = model
         self._username = username_field
         self._password = password_field
@@ -547,6 +553,10 @@ class ModelUserDirectory:
             if isinstance(c, HashPassword)
         ]
         self._dummy = _Dummy(hashers[0] if hashers else None)
+
+    @property
+    def _repository(self) -> Repository[Any]:
+        return self._fixed if self._fixed is not None else bound_repository(self._model)
 
     def _principal(self, user: Any) -> Principal:
         roles = getattr(user, self._roles) if self._roles is not None else ()

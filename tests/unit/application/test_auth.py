@@ -418,3 +418,22 @@ async def test_public_login_lets_requests_without_a_client_log_users_in(ring):
     assert "none" in service.auth_methods
     assert "none" in world.service.auth_methods  # spa is a public client
     assert (await world.authenticator.authenticate(issued.access_token)).client_id is None
+
+
+async def test_the_directory_can_follow_the_model_s_bound_repository():
+    from hexkernel.core.errors import RepositoryNotBound
+    from hexkernel.core.persistence import bind, unbind
+
+    directory = ModelUserDirectory(User)
+    with pytest.raises(RepositoryNotBound):
+        await directory.principal("usr_x")
+    users = InMemoryRepository(User, InMemoryStore())
+    bind(User, users)
+    try:
+        user = await users.insert(User(email="ann@example.org", name="Ann", password=PASSWORD))
+        found = await directory.authenticate("ann@example.org", PASSWORD)
+        assert found == Principal(subject=user.id, roles={"user"})
+        assert await directory.principal(user.id) == found
+        assert await directory.principal("usr_gone") is None
+    finally:
+        unbind(User)
