@@ -28,7 +28,6 @@ import attrs
 from hexkernel.core.errors import (
     HexkernelError,
     InvalidToken,
-    NotFound,
     RefreshTokenReused,
 )
 from hexkernel.core.model.converters import HashPassword, verify_password
@@ -542,6 +541,7 @@ class ModelUserDirectory:
             if name is not None and name not in info.by_name:
                 raise ValueError(f"{model.__name__} has no field {name!r}")
         self._model = model
+        self._roles_only = Query(model).only(roles_field).projection if roles_field else None
         self._username = username_field
         self._password = password_field
         self._roles = roles_field
@@ -585,9 +585,14 @@ class ModelUserDirectory:
         return self._principal(user)
 
     async def principal(self, subject: str) -> Principal | None:
-        """Return the current principal of user ``subject``, or ``None`` if it is gone."""
-        try:
-            user = await self._repository.get(subject, unfiltered=True)
-        except NotFound:
-            return None
-        return self._principal(user)
+        """Return the current principal of user ``subject``, or ``None`` if it is gone.
+
+        Runs on every authenticated request, so it loads the roles alone.
+        """
+        same_id = self._model.id == subject
+        if self._roles is None:
+            found = await self._repository.count(same_id, unfiltered=True)
+            return Principal(subject=subject) if found else None
+        query = Query(self._model, filter=same_id, limit=1, projection=self._roles_only)
+        users = await self._repository.find(query, unfiltered=True)
+        return self._principal(users[0]) if users else None

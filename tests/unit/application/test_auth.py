@@ -437,3 +437,15 @@ async def test_the_directory_can_follow_the_model_s_bound_repository():
         assert await directory.principal("usr_gone") is None
     finally:
         unbind(User)
+
+
+async def test_a_directory_without_roles_only_checks_existence():
+    users = InMemoryRepository(User, InMemoryStore())
+    directory = ModelUserDirectory(users, roles_field=None)
+    user = await users.insert(
+        User(email="ann@example.org", name="Ann", password=PASSWORD, roles=["admin"])
+    )
+    assert await directory.principal(user.id) == Principal(subject=user.id)
+    assert (await directory.authenticate("ann@example.org", PASSWORD)).roles == frozenset()
+    await users.delete(user.id)
+    assert await directory.principal(user.id) is None
