@@ -33,7 +33,7 @@ __all__ = (
 )
 
 M = TypeVar("M", bound=Message)
-C = TypeVar("C", bound=Command)
+X = TypeVar("X", bound=Message)
 R = TypeVar("R")
 
 Handler = Callable[[M], Awaitable[Any]]
@@ -94,7 +94,7 @@ class _Bus(Generic[M]):
             raise NoHandler(type(message))
         return await handler(message)
 
-    def register(self, message_type: type[M], handler: Handler[M]) -> None:
+    def register(self, message_type: type[X], handler: Handler[X]) -> None:
         """Make ``handler`` the handler of ``message_type``.
 
         Raises:
