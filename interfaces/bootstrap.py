@@ -47,6 +47,7 @@ from hexkernel.application import (
     UnitOfWorkMiddleware,
 )
 from hexkernel.application.auth import Authenticator, ModelUserDirectory, OAuthClient, TokenService
+from hexkernel.core.errors import DuplicateKey
 from hexkernel.core.persistence import bind, unbind
 from hexkernel.core.ports.repository import IndexReport, Repository
 from hexkernel.core.ports.security import TokenIssuer, UserDirectory
@@ -225,6 +226,7 @@ class Service:
 
     def __init__(self, container: RootContainer, models: Sequence[type[Any]]) -> None:
         self.container = container
+        self._user_model: type[Any] | None = None
         self.models = tuple(models)
         # Making a repository does no I/O (the MongoDB client connects lazily).
         self.repositories: dict[type[Any], Repository[Any]] = {
@@ -250,6 +252,7 @@ class Service:
             if users not in self.repositories:
                 raise ValueError(f"the service does not store {users.__name__}")
             directory = ModelUserDirectory(self.repositories[users])
+            self._user_model = users
         else:
             directory = users
         clients = container.oauth_clients()
@@ -296,7 +299,30 @@ class Service:
                 log.warning(
                     "%s: indexes differ from the declaration: %s", model.__name__, report.differing
                 )
+        await self._ensure_admin(settings)
         return reports
+
+    async def _ensure_admin(self, settings: Settings) -> None:
+        """Create the configured administrator (``auth.admin``) when no user has its e-mail."""
+        admin = settings.auth.admin
+        model = self._user_model
+        if model is None or admin.email is None or admin.password is None:
+            return
+        repository = self.repositories[model]
+        email = admin.email.strip().lower()
+        if await repository.count(model.email == email, unfiltered=True):
+            return
+        values: dict[str, Any] = {"email": email, "password": admin.password.reveal()}
+        fields = model.__model__.by_name
+        if "roles" in fields:
+            values["roles"] = ["admin"]
+        if "name" in fields:
+            values["name"] = admin.name
+        try:
+            await repository.insert(model.from_dict(values))
+        except DuplicateKey:
+            return  # another replica created it meanwhile
+        log.info("created the administrator account %s", email)
 
     async def shutdown(self) -> None:
         """Unbind the Models and close the database client, if one was opened."""

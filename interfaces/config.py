@@ -135,6 +135,7 @@ class AdminSettings:
 
     email: str | None = None
     password: Secret | None = None
+    name: str = "admin"
 
 
 @attrs.frozen(kw_only=True)

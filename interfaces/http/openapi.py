@@ -242,6 +242,8 @@ def problem_component() -> dict[str, Any]:
 
 _PROBLEM_TEXT = {
     "400": "The request or its query is not valid",
+    "401": "Credentials are missing or were refused (see WWW-Authenticate)",
+    "403": "The caller may not do this",
     "404": "No such item",
     "409": "A version conflict, a duplicate or a refused domain rule",
     "412": "If-Match names another version",
@@ -274,7 +276,7 @@ def operation_class(
     responses[status] = {"description": description}
     if component is not None:
         responses[status]["content"] = {"application/json": {"schema": {"$ref": _REF + component}}}
-    for problem in problems:
+    for problem in sorted({*problems, "401", "403"}):
         responses[problem] = {
             "description": _PROBLEM_TEXT.get(problem, "An error"),
             "content": {PROBLEM: {"schema": {"$ref": f"{_REF}Problem"}}},

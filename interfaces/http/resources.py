@@ -550,11 +550,23 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
     async def aggregate(request: Request[Any, Any, Any]) -> Response[Any]:
         return await h.aggregate(request)
 
-    @get("/meta", name=f"{name}:meta", operation_id=f"{name}-meta")
+    @get(
+        "/meta",
+        name=f"{name}:meta",
+        operation_id=f"{name}-meta",
+        operation_class=operation_class(
+            success=("200", "What the Model declares", None), problems=()
+        ),
+    )
     async def meta() -> Response[Any]:
         return await h.meta()
 
-    @get("/schema", name=f"{name}:schema", operation_id=f"{name}-schema")
+    @get(
+        "/schema",
+        name=f"{name}:schema",
+        operation_id=f"{name}-schema",
+        operation_class=operation_class(success=("200", "The wire JSON Schema", None), problems=()),
+    )
     async def schema() -> Response[Any]:
         return await h.schema()
 

@@ -13,6 +13,7 @@ import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "taskboard"
 HEXKERNEL = Path(sys.executable).with_name("hexkernel")
+ADMIN_PASSWORD = "admin-password-1"
 
 
 def free_port():
@@ -24,7 +25,14 @@ def free_port():
 def serve(tmp_path, **env):
     port = free_port()
     config = tmp_path / "cfg.yml"
-    config.write_text("service: taskboard-e2e\nhttp:\n  port: 1\n")
+    config.write_text(
+        "service: taskboard-e2e\n"
+        "http:\n  port: 1\n"
+        "auth:\n"
+        "  admin: {email: admin@example.org}\n"
+        "  clients:\n    web: {grants: [password, refresh_token]}\n"
+    )
+    env.setdefault("HEXKERNEL_AUTH__ADMIN__PASSWORD", ADMIN_PASSWORD)
     process = subprocess.Popen(
         [
             str(HEXKERNEL),
@@ -65,8 +73,24 @@ def stop(process):
     return output
 
 
+def login(base):
+    response = httpx.post(
+        f"{base}/auth/token",
+        data={
+            "grant_type": "password",
+            "username": "admin@example.org",
+            "password": ADMIN_PASSWORD,
+            "client_id": "web",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
 def round_trip(base):
-    with httpx.Client(base_url=base, timeout=10) as client:
+    assert httpx.get(f"{base}/tasks", timeout=10).status_code == 401, "tasks need a login"
+    with httpx.Client(base_url=base, timeout=10, headers=login(base)) as client:
         project = client.post("/projects", json={"name": "Docs"})
         assert project.status_code == 201, project.text
         task = client.post(
@@ -103,6 +127,7 @@ def test_run_serves_the_example_on_the_embedded_store(tmp_path):
         output = stop(process)
     assert "taskboard-e2e" in output, "the service name comes from --config"
     assert "in-memory store" in output
+    assert ADMIN_PASSWORD not in output, "secrets never reach the log"
 
 
 @pytest.mark.slow

@@ -1,22 +1,57 @@
-"""The taskboard's domain: Projects and Tasks, declared once."""
+"""The taskboard's domain: Users, Projects and Tasks, declared once.
+
+Each Model states its rules, its wire format and who may do what with it
+(``access=``); the REST resources, the OpenAPI document and the stores all
+follow from these declarations.
+"""
 
 import datetime as dt
 import enum
 
 from hexkernel.core import Field, Model
 from hexkernel.core import validators as v
+from hexkernel.core.access import Access, Anyone, Authenticated, Owner, Role
 from hexkernel.core.actions import action
-from hexkernel.core.converters import normalize_text
+from hexkernel.core.converters import HashPassword, lower, normalize_text, strip
 from hexkernel.core.generators import CurrentUser
 
-
-class Status(enum.Enum):
-    OPEN = "open"
-    IN_PROGRESS = "in_progress"
-    DONE = "done"
+ADMIN = Role("admin")
 
 
-class Project(Model, prefix="prj"):
+class User(
+    Model,
+    prefix="usr",
+    access=Access(
+        create=Anyone(),  # sign-up
+        list=ADMIN,
+        read=Owner("id") | ADMIN,  # oneself, or an admin
+        update=Owner("id") | ADMIN,
+        delete=ADMIN,
+        fields={"roles": ADMIN},  # only an admin may set roles
+    ),
+):
+    """Somebody who signs in (with the e-mail address as user name)."""
+
+    name: str = Field(
+        converters=[normalize_text], validators=[v.Length(min=3, max=50)], unique=True
+    )
+    email: str = Field(converters=[strip, lower], validators=[v.Email()], unique=True)
+    password: str = Field(
+        exclude=True, converters=[HashPassword()], validators=[v.Length(min=8, max=128)]
+    )
+    roles: list[str] = Field(factory=lambda: ["user"], validators=[v.UniqueItems()])
+
+
+class Project(
+    Model,
+    prefix="prj",
+    access=Access(
+        read=Authenticated(),
+        create=Authenticated(),
+        update=Owner("owner") | ADMIN,
+        delete=Owner("owner") | ADMIN,
+    ),
+):
     """A group of tasks with a common goal."""
 
     name: str = Field(
@@ -27,7 +62,23 @@ class Project(Model, prefix="prj"):
     tags: list[str] = Field(factory=list)
 
 
-class Task(Model, prefix="tsk"):
+class Status(enum.Enum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+class Task(
+    Model,
+    prefix="tsk",
+    access=Access(
+        rows=Owner("owner") | ADMIN,  # a user sees only their own tasks, everywhere
+        read=Authenticated(),
+        create=Authenticated(),
+        update=Authenticated(),
+        delete=Authenticated(),
+    ),
+):
     """A unit of work inside a project."""
 
     project: str = Field(reference=Project, index=True)
