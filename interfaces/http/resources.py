@@ -132,7 +132,8 @@ class _Handlers:
         self.model = resource.model
         self.info = resource.model.__model__
         self.repository = repository
-        self.base = resource.collection_path
+        self.api = _api_prefix(settings)
+        self.base = f"{self.api}{resource.collection_path}"
         self.default_page_size = settings.http.default_page_size
         self.max_page_size = resource.max_page_size or settings.http.max_page_size
         self.max_aggregate_results = settings.http.max_aggregate_results
@@ -156,7 +157,7 @@ class _Handlers:
         for field_name, target in self.references:
             value = getattr(item, field_name)
             if value is not None:
-                links[field_name] = {"href": f"{prefix}/{target}/{value}"}
+                links[field_name] = {"href": f"{prefix}{self.api}/{target}/{value}"}
         principal = current_principal()
         for name, spec in self.actions.items():
             if spec.is_available(item) and self.access.action_rule(name).permits(principal, item):
@@ -488,6 +489,14 @@ def _merge_patch(target: Any, patch_value: Any) -> Any:
     return result
 
 
+def _api_prefix(settings: Any) -> str:
+    """The configured API prefix (``http.prefix``, e.g. ``/v1``), normalised."""
+    prefix = str(settings.http.prefix or "").strip().rstrip("/")
+    if prefix and not prefix.startswith("/"):
+        prefix = f"/{prefix}"
+    return prefix
+
+
 def _prefix(request: Request[Any, Any, Any]) -> str:
     return str(request.scope.get("root_path", "") or "")
 
@@ -649,7 +658,7 @@ def resource_router(resource: Resource, repository: Repository[Any], settings: A
                 operation=documented[method],
             )
         )
-    return Router(path=resource.collection_path, route_handlers=handlers)
+    return Router(path=h.base, route_handlers=handlers)
 
 
 def _action_handler(
