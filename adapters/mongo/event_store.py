@@ -203,11 +203,17 @@ class MongoEventStore:
                         {"_id": stream_id, "version": count}, session=session
                     )
                 else:
-                    await self._streams.update_one(
+                    moved = await self._streams.update_one(
                         {"_id": stream_id, "version": expected},
                         {"$set": {"version": expected + count}},
                         session=session,
                     )
+                    if moved.matched_count != 1:
+                        # Cannot happen inside a snapshot-isolated transaction; never
+                        # write events behind a head that did not move, though.
+                        conflict = stale(stream_id, expected, expected + 1)
+                        conflict.transient = True  # type: ignore[attr-defined]
+                        raise conflict
                 counter = await self._counter.find_one_and_update(
                     {"_id": _COUNTER_KEY},
                     {"$inc": {"position": count}},
