@@ -2,27 +2,35 @@
 
 A Litestar + pymongo service with no hexkernel in it, as a developer would
 write it for this one resource, serving the three routes that
-``test_http.py`` loads with the example service's JSON shapes:
+``test_http.py`` loads, with the example service's JSON shapes and rules:
 
-- ``GET /tasks/{id}``: ``find_one`` by id; the item with ``id``, audit
-  fields, ``_links`` (``self``, ``collection``, ``project``, the action
+- every route needs ``Authorization: Bearer <token>``: an RS256 access token
+  of the example's issuer, checked with pyjwt (signature, ``iss``, ``aud``,
+  expiry; verified claims are kept for a minute, as hexkernel's token cache
+  does), then the user is read (so a deleted user is refused at once and the
+  roles are current, as in the example); a user sees only their own tasks,
+  an admin every task;
+- ``GET /tasks/{id}``: ``find_one`` by id (and owner); the item with ``id``,
+  audit fields, ``_links`` (``self``, ``collection``, ``project``, the action
   offered in the task's state) and an ``ETag``; 304 for a matching
-  ``If-None-Match``; 404 as problem details.
+  ``If-None-Match``; 404 as problem details;
 - ``GET /tasks?status=...&sort=...&page=...&page_size=...``: the typed query
   parameters a hand-written endpoint declares, ``find`` (sorted, ``_id`` as
   the tiebreak, skip and limit) and ``count_documents``; the page as
-  ``_items``, ``_meta`` (page, page size, total) and ``_links``.
+  ``_items``, ``_meta`` (page, page size, total) and ``_links``;
 - ``POST /tasks``: the body decoded and validated by a ``msgspec.Struct``
-  (Litestar's own way; unknown fields refused), the title normalised, tags
-  checked for duplicates, the project looked up (the example's hook does the
-  same read), the stored document built (ULID-suffixed id, audit fields,
-  version), ``insert_one``, then 201 with ``Location``, ``ETag`` and the item.
+  (Litestar's own way; unknown fields refused), the title normalised and
+  checked, the project looked up (the example's hook does the same read), the
+  stored document built (ULID-suffixed id, audit fields, version, owner),
+  ``insert_one``, then 201 with ``Location``, ``ETag`` and the item.
 
 Every response carries ``X-Request-ID``, as the example's do. The app stores
 and reads the same document shape as the example (``_id``, audit fields,
 dates as midnight UTC datetimes), so the benchmark seeds both databases with
-the same documents. It reads its server and database from
-``HK_BASELINE_MONGO_URI`` and ``HK_BASELINE_DATABASE``; run it with::
+the same documents. It reads its settings from ``HK_BASELINE_MONGO_URI``,
+``HK_BASELINE_DATABASE``, ``HK_BASELINE_PUBLIC_KEY_FILE`` (PEM) and, optionally,
+``HK_BASELINE_ISSUER`` and ``HK_BASELINE_AUDIENCE`` (default ``hexkernel``);
+run it with::
 
     uvicorn --app-dir tests/benchmarks http_baseline:app --no-access-log
 
@@ -38,6 +46,7 @@ import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -200,8 +209,8 @@ async def database(app: Litestar) -> AsyncIterator[None]:
         os.environ["HK_BASELINE_MONGO_URI"], tz_aware=True
     )
     app.state.db = client[os.environ["HK_BASELINE_DATABASE"]]
-    with open(os.environ["HK_BASELINE_PUBLIC_KEY_FILE"], "rb") as pem:  # noqa: ASYNC230, PTH123
-        app.state.public_key = load_pem_public_key(pem.read())
+    pem = Path(os.environ["HK_BASELINE_PUBLIC_KEY_FILE"]).read_bytes()  # noqa: ASYNC240 - start-up
+    app.state.public_key = load_pem_public_key(pem)
     app.state.issuer = os.environ.get("HK_BASELINE_ISSUER", "hexkernel")
     app.state.audience = os.environ.get("HK_BASELINE_AUDIENCE", "hexkernel")
     app.state.verified = {}
