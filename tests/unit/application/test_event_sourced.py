@@ -15,6 +15,8 @@ from hk_testing.es_models import (
     Withdraw,
     Withdrawn,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hexkernel.adapters.memory import InMemoryStore, InMemoryUnitOfWorkFactory
 from hexkernel.adapters.memory.event_store import InMemoryEventStore
@@ -256,3 +258,61 @@ async def test_concurrent_commands_on_one_aggregate_all_take_effect_through_retr
     account = await accounts.get("acc_1")
     assert (account.balance, account.version) == (d("10.00"), 11)
     assert [s.position for s in await events.read_all()] == list(range(1, 12))
+
+
+# --------------------------------------------------------------- properties
+amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(500), places=2)
+moves = st.lists(st.tuples(st.sampled_from(("deposit", "withdraw")), amounts), max_size=30)
+
+
+def _play(plan) -> Account:
+    account = Account.open("acc_p", "Ada")
+    for kind, amount in plan:
+        if kind == "deposit":
+            account.deposit(amount)
+        elif amount <= account.balance:
+            account.withdraw(amount)
+    return account
+
+
+@given(plan=moves, cut=st.integers(min_value=0))
+def test_any_history_replays_to_the_same_state_with_or_without_a_snapshot(plan, cut):
+    account = _play(plan)
+    events = account.pending_events
+    split = cut % (len(events) + 1)
+    head = Account.replay("acc_p", events[:split])
+
+    from_snapshot = Account.replay(
+        "acc_p", events[split:], snapshot=head.snapshot_state(), snapshot_version=head.version
+    )
+
+    assert Account.replay("acc_p", events) == attrs.evolve(account)
+    assert from_snapshot == attrs.evolve(account)
+    assert account.balance >= 0
+    assert account.version == len(events)
+
+
+@given(plan=moves, every=st.integers(min_value=1, max_value=7))
+async def test_any_history_saved_in_pieces_loads_back_equal(plan, every):
+    _, events, repo = make_repo(snapshot_every=every)
+    account = Account.open(f"acc_{every}", "Ada")
+    await repo.save(account)
+    for kind, amount in plan:
+        if kind == "deposit":
+            account.deposit(amount)
+        elif amount <= account.balance:
+            account.withdraw(amount)
+        if len(account.pending_events) >= 3:
+            await repo.save(account)
+    await repo.save(account)
+
+    loaded = await repo.get(account.id)
+
+    assert loaded == account
+    snapshot = await events.load_snapshot(account.id)
+    if account.version >= every:
+        assert snapshot is not None
+        assert snapshot.version <= account.version
+    assert [s.version for s in await events.read_stream(account.id)] == list(
+        range(1, account.version + 1)
+    )
