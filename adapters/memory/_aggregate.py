@@ -5,9 +5,10 @@ own, the in-memory store hands pipelines to mongomock, a maintained
 implementation of it, after applying the leading filters itself (which keeps
 the store's exact filter semantics and lets most pipelines reach mongomock
 with few documents). Stages mongomock lacks are filled in here:
-``$sortByCount`` is rewritten into the ``$group`` and ``$sort`` it stands for
-and ``$facet`` runs each of its pipelines through this same function;
-``$bucketAuto`` is refused with a clear error.
+``$sortByCount`` is rewritten into the ``$group`` and ``$sort`` it stands for,
+``$facet`` runs each of its pipelines through this same function, and
+``$bucketAuto`` splits the sorted documents here and lets the engine compute
+each bucket's accumulators (its ``granularity`` series are not supported).
 """
 
 import copy
@@ -89,9 +90,64 @@ def _engine_stages(stage: Match | RawStage) -> list[dict[str, Any]]:
             {"$group": {"_id": stage.spec, "count": {"$sum": 1}}},
             {"$sort": {"count": -1}},
         ]
-    if stage.name == "$bucketAuto":
-        raise InvalidAggregation("$bucketAuto is not supported by the embedded in-memory store")
     return [{stage.name: stage.spec}]
+
+
+_GROUP = "__hexkernel_group"
+_BUCKET = "__hexkernel_bucket"
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    """A sort key following MongoDB's order of types (null, numbers, text, others)."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    if isinstance(value, bool):
+        return (4, value)
+    if isinstance(value, dt.datetime):
+        return (5, value)
+    return (3, repr(value))
+
+
+def _bucket_auto(documents: list[dict[str, Any]], spec: Any) -> list[dict[str, Any]]:
+    """``$bucketAuto``: about equally many documents per bucket, equal values never split."""
+    if not isinstance(spec, dict) or "groupBy" not in spec:
+        raise InvalidAggregation("$bucketAuto needs groupBy and buckets")
+    buckets = spec.get("buckets")
+    if type(buckets) is not int or buckets < 1:
+        raise InvalidAggregation("$bucketAuto.buckets must be a positive integer")
+    if spec.get("granularity") is not None:
+        raise InvalidAggregation("$bucketAuto granularity is not supported by the embedded store")
+    output = spec.get("output") or {"count": {"$sum": 1}}
+    if not isinstance(output, dict):
+        raise InvalidAggregation("$bucketAuto.output must be an object of accumulators")
+    keyed = _through_engine(documents, [{"$addFields": {_GROUP: spec["groupBy"]}}])
+    keyed.sort(key=lambda d: _order(d.get(_GROUP)))
+    target = max(1, int(len(keyed) / buckets + 0.5))  # MongoDB rounds half away from zero
+    bounds: list[tuple[Any, Any]] = []  # (first value, last value) of each bucket
+    size = 0
+    for position, document in enumerate(keyed):
+        value = document.get(_GROUP)
+        if not bounds or (
+            size >= target and len(bounds) < buckets and value != keyed[position - 1].get(_GROUP)
+        ):
+            bounds.append((value, value))
+            size = 0
+        bounds[-1] = (bounds[-1][0], value)
+        document[_BUCKET] = len(bounds) - 1
+        size += 1
+    grouped = _through_engine(
+        keyed, [{"$group": {"_id": f"${_BUCKET}", **output}}, {"$sort": {"_id": 1}}]
+    )
+    results = []
+    for index, group in enumerate(grouped):
+        upper = bounds[index + 1][0] if index + 1 < len(bounds) else bounds[index][1]
+        group["_id"] = {"min": bounds[index][0], "max": upper}
+        results.append(group)
+    return results
 
 
 def _through_engine(
@@ -150,10 +206,13 @@ def run_pipeline(
         position += 1
     pending: list[dict[str, Any]] = []
     for stage in stages[position:]:
-        if isinstance(stage, RawStage) and stage.name == "$facet":
+        if isinstance(stage, RawStage) and stage.name in ("$facet", "$bucketAuto"):
             if pending:
                 documents, pending = _through_engine(documents, pending), []
-            documents = _facet(documents, stage.spec)
+            if stage.name == "$facet":
+                documents = _facet(documents, stage.spec)
+            else:
+                documents = _bucket_auto(documents, stage.spec)
         else:
             pending.extend(_engine_stages(stage))
     if pending:
