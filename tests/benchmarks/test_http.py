@@ -314,6 +314,7 @@ class Bench:
         self.ids_file = workdir / "ids.txt"
         self.body_file = workdir / "task.json"
         self.token = ""
+        self.env: dict[str, dict[str, str]] = {}
 
     def _keys_and_config(self) -> tuple[Path, Path]:
         """Write an RS256 key pair and the example's ``cfg.yml``; return the config and key."""
@@ -344,26 +345,24 @@ class Bench:
     def start(self) -> None:
         """Start both apps, seed their databases and check that they answer alike."""
         config, public_key = self._keys_and_config()
-        self.servers["hexkernel"] = Server(
-            "hexkernel",
-            EXAMPLE_DIR,
-            "taskboard.app:app",
-            {
+        self.env = {
+            "hexkernel": {
                 "HEXKERNEL_CONFIG": str(config),
                 "HEXKERNEL_MONGO__URI": self.uri,
                 "HEXKERNEL_MONGO__DATABASE": self.databases["hexkernel"],
                 "HEXKERNEL_LOG_LEVEL": "WARNING",
             },
-        )
-        self.servers["baseline"] = Server(
-            "baseline",
-            HERE,
-            "http_baseline:app",
-            {
+            "baseline": {
                 "HK_BASELINE_MONGO_URI": self.uri,
                 "HK_BASELINE_DATABASE": self.databases["baseline"],
                 "HK_BASELINE_PUBLIC_KEY_FILE": str(public_key),
             },
+        }
+        self.servers["hexkernel"] = Server(
+            "hexkernel", EXAMPLE_DIR, "taskboard.app:app", self.env["hexkernel"]
+        )
+        self.servers["baseline"] = Server(
+            "baseline", HERE, "http_baseline:app", self.env["baseline"]
         )
         for server in self.servers.values():
             server.wait_until_serving()
@@ -463,6 +462,29 @@ class Bench:
             for name in order if number % 2 == 0 else reversed(order):
                 rounds[name].append(self.round(self.servers[name], route, SECONDS))
         return rounds
+
+    def in_process(self, route: str, count: int) -> dict[str, list[float]]:
+        """Run ``asgi_interleaved.py`` on ``route``: each app's CPU seconds per request."""
+        env = {
+            **os.environ,
+            **self.env["hexkernel"],
+            **self.env["baseline"],
+            "PYTHONPATH": os.pathsep.join([str(EXAMPLE_DIR), str(HERE)]),
+        }
+        arguments = [route, str(count), self.token, str(self.ids_file), str(self.body_file)]
+        done = subprocess.run(
+            [sys.executable, str(HERE / "asgi_interleaved.py"), *arguments],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, f"the in-process run failed:\n{done.stderr[-3000:]}"
+        if route == "create":
+            self.delete_posted()
+        return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Stop the servers and drop the databases."""
@@ -574,3 +596,38 @@ def test_list(bench, benchmark, capsys):
 @pytest.mark.benchmark(group="http: POST /tasks")
 def test_create(bench, benchmark, capsys):
     _run("create", bench, benchmark, capsys)
+
+
+IN_PROCESS_REQUESTS = {"item": 400, "list": 100, "create": 200}
+"""Requests per app and route in the in-process comparison."""
+
+
+@pytest.mark.benchmark(group="http: in process, ASGI only")
+def test_in_process(bench, benchmark, capsys):
+    """The apps' own CPU per request, called in one process, alternating request by request."""
+    measured: dict[str, Any] = {}
+
+    def measure() -> None:
+        for route, count in IN_PROCESS_REQUESTS.items():
+            cpu = bench.in_process(route, count)
+            means = {name: statistics.mean(times) * 1e6 for name, times in cpu.items()}
+            medians = {name: statistics.median(times) * 1e6 for name, times in cpu.items()}
+            measured[route] = {
+                "requests": count,
+                "mean_us": means,
+                "median_us": medians,
+                "ratio_of_means": means["hexkernel"] / means["baseline"],
+                "ratio_of_medians": medians["hexkernel"] / medians["baseline"],
+            }
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    benchmark.extra_info.update(measured)
+    rows = ["\nIn process (ASGI calls, no server, alternating per request): CPU us per request"]
+    rows.append(f"  {'route':<7} {'requests':>9} {'baseline':>9} {'hexkernel':>10} {'ratio':>6}")
+    for route, figures in measured.items():
+        rows.append(
+            f"  {route:<7} {figures['requests']:>9} {figures['mean_us']['baseline']:>9.0f} "
+            f"{figures['mean_us']['hexkernel']:>10.0f} {figures['ratio_of_means']:>6.2f}"
+        )
+    with capsys.disabled():
+        sys.stdout.write("\n".join(rows) + "\n")
