@@ -23,7 +23,8 @@ Put them outermost first::
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -43,6 +44,7 @@ __all__ = (
     "MetricsMiddleware",
     "UnitOfWorkMiddleware",
     "current_unit_of_work",
+    "using_unit_of_work",
 )
 
 log = logging.getLogger("hexkernel.messages")
@@ -55,6 +57,20 @@ _UNIT_OF_WORK: ContextVar[UnitOfWork | None] = ContextVar(
 def current_unit_of_work() -> UnitOfWork | None:
     """The unit of work of the command being handled in this context, if any."""
     return _UNIT_OF_WORK.get()
+
+
+@contextmanager
+def using_unit_of_work(uow: UnitOfWork) -> Iterator[UnitOfWork]:
+    """Make ``uow`` the current unit of work inside the block (a message consumer's unit).
+
+    Commands dispatched in the block join ``uow`` instead of opening their own;
+    whoever opened ``uow`` commits it and publishes what it collected.
+    """
+    token = _UNIT_OF_WORK.set(uow)
+    try:
+        yield uow
+    finally:
+        _UNIT_OF_WORK.reset(token)
 
 
 def _type_of(message: Message) -> str:
