@@ -1,6 +1,13 @@
 """Ports: the Protocols the domain needs from the outside world, one module per role."""
 
 from hexkernel.core.ports.event_store import EventStore, Snapshot, StoredEvent
+from hexkernel.core.ports.message_broker import (
+    BrokerUnavailable,
+    Delivery,
+    MessageBroker,
+    Subscription,
+)
+from hexkernel.core.ports.outbox import Inbox, OutboxMessage, OutboxStore
 from hexkernel.core.ports.repository import IndexReport, Repository
 from hexkernel.core.ports.security import (
     RefreshRecord,
@@ -12,13 +19,20 @@ from hexkernel.core.ports.security import (
 from hexkernel.core.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 __all__ = (
+    "BrokerUnavailable",
+    "Delivery",
     "EventStore",
+    "Inbox",
     "IndexReport",
+    "MessageBroker",
+    "OutboxMessage",
+    "OutboxStore",
     "RefreshRecord",
     "RefreshTokenStore",
     "Repository",
     "Snapshot",
     "StoredEvent",
+    "Subscription",
     "TokenIssuer",
     "TokenVerifier",
     "UnitOfWork",
