@@ -11,6 +11,7 @@ from hexkernel.application.buses import (
     NoHandler,
     QueryBus,
 )
+from hexkernel.application.consumers import ConsumerRunner
 from hexkernel.application.dispatcher import EventDispatcher
 from hexkernel.application.event_sourced import EventSourcedRepository
 from hexkernel.application.middleware import (
@@ -19,11 +20,15 @@ from hexkernel.application.middleware import (
     MetricsMiddleware,
     UnitOfWorkMiddleware,
     current_unit_of_work,
+    using_unit_of_work,
 )
+from hexkernel.application.outbox import NoUnitOfWork, Outbox, OutboxMiddleware
 from hexkernel.application.projections import Projection, ProjectionCheckpoint, ProjectionRunner
+from hexkernel.application.relay import OutboxRelay
 
 __all__ = (
     "CommandBus",
+    "ConsumerRunner",
     "EventDispatcher",
     "EventSourcedRepository",
     "HandlerAlreadyRegistered",
@@ -32,10 +37,15 @@ __all__ = (
     "MetricsMiddleware",
     "Middleware",
     "NoHandler",
+    "NoUnitOfWork",
+    "Outbox",
+    "OutboxMiddleware",
+    "OutboxRelay",
     "Projection",
     "ProjectionCheckpoint",
     "ProjectionRunner",
     "QueryBus",
     "UnitOfWorkMiddleware",
     "current_unit_of_work",
+    "using_unit_of_work",
 )
