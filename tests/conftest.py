@@ -5,7 +5,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ("hk_testing.mongo_server",)
+pytest_plugins = ("hk_testing.mongo_server", "hk_testing.redis_server")
 
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile(
