@@ -61,7 +61,12 @@ class MongoOutboxStore:
         return f"<MongoOutboxStore {self._collection.full_name}>"
 
     async def ensure_indexes(self) -> None:
-        """Create the relay's index (outside any transaction; once per store object)."""
+        """Create the relay's index (once per store object; at start-up, or before the first add).
+
+        The index is created outside any transaction; a server may refuse to
+        change a collection that an open transaction writes to, so the claims
+        of a relay never create it.
+        """
         if not self._ready:
             with translated("Outbox"):
                 await self._collection.create_index(
@@ -72,6 +77,7 @@ class MongoOutboxStore:
     async def add(self, messages: Sequence[OutboxMessage], *, uow: UnitOfWork) -> None:
         """Insert ``messages`` in the unit of work's transaction."""
         session = _session(uow, "outbox")
+        await self.ensure_indexes()
         if messages:
             with translated("Outbox"):
                 await self._collection.insert_many(
@@ -82,7 +88,6 @@ class MongoOutboxStore:
         self, owner: str, *, limit: int = 100, lease: float = 30.0
     ) -> list[OutboxMessage]:
         """Claim the oldest free entries: find them, then take those still free."""
-        await self.ensure_indexes()
         now = utcnow()
         free = {
             "sent": False,
