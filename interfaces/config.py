@@ -32,6 +32,7 @@ from hexkernel.core.errors import HexkernelError
 __all__ = (
     "AdminSettings",
     "AuthSettings",
+    "BrokerSettings",
     "ClientSettings",
     "ConfigurationError",
     "HttpSettings",
@@ -80,6 +81,46 @@ class MongoSettings:
     uri: Secret | None = None
     database: str = "hexkernel"
     server_selection_timeout_ms: int = attrs.field(default=5000, validator=attrs.validators.gt(0))
+
+
+_BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _broker_url(_: Any, attribute: "attrs.Attribute[Any]", value: Secret | None) -> None:
+    if value is not None and not value.reveal().startswith(_BROKER_SCHEMES):
+        raise ValueError(f"'{attribute.name}' must be a Redis URL (scheme redis, rediss or unix)")
+
+
+@attrs.frozen(kw_only=True)
+class BrokerSettings:
+    """The message broker, the outbox relay and the consumers (docs/messaging.md).
+
+    Without ``url`` (or its synonym ``redis_url``) the in-memory broker is
+    used: messages then stay inside the process.
+    """
+
+    url: Secret | None = attrs.field(default=None, validator=_broker_url)
+    redis_url: Secret | None = attrs.field(default=None, validator=_broker_url)
+    prefix: str = "hk:"
+    group: str | None = None
+    consumer: str | None = None
+    relay: bool = True
+    relay_batch_size: int = attrs.field(default=100, validator=attrs.validators.ge(1))
+    relay_lease_seconds: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    relay_poll_seconds: float = attrs.field(default=0.2, validator=attrs.validators.gt(0))
+    redeliver_after_seconds: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    max_attempts: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.url is not None and self.redis_url is not None:
+            raise ValueError("set either 'url' or 'redis_url', not both")
+
+    @property
+    def broker_url(self) -> Secret | None:
+        """The broker's URL, from ``url`` or ``redis_url``."""
+        return self.url if self.url is not None else self.redis_url
 
 
 @attrs.frozen(kw_only=True)
@@ -183,6 +224,7 @@ class Settings:
     mongo: MongoSettings = attrs.field(factory=MongoSettings)
     http: HttpSettings = attrs.field(factory=HttpSettings)
     auth: AuthSettings = attrs.field(factory=AuthSettings)
+    broker: BrokerSettings = attrs.field(factory=BrokerSettings)
 
 
 def _converter() -> cattrs.Converter:
