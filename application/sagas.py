@@ -498,9 +498,8 @@ class SagaCoordinator:
             return state, context, None, _Exhausted(step.name, policy.attempts, error)
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(remaining),
-            wait=tenacity.wait_exponential_jitter(
-                initial=policy.backoff, max=policy.max_backoff, jitter=policy.backoff
-            ),
+            wait=tenacity.wait_exponential(multiplier=policy.backoff, max=policy.max_backoff)
+            + tenacity.wait_random(0, policy.backoff),
             retry=tenacity.retry_if_exception(
                 lambda exc: not isinstance(exc, _Lost) and policy.is_transient(exc)
             ),

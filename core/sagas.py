@@ -192,9 +192,9 @@ value: dicts, lists, strings, numbers, booleans, ``None``).
 """
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class SagaStep:
-    """One step of a saga.
+    """One step of a saga: ``SagaStep("reserve_credit", action=..., compensation=...)``.
 
     Attributes:
         name: Unique in its saga; part of the idempotency key, so never rename
@@ -216,13 +216,15 @@ class SagaStep:
     """
 
     name: str = attrs.field()
-    action: SagaAction
-    compensation: SagaAction | None = None
-    retry: RetryPolicy = RetryPolicy()
-    compensation_retry: RetryPolicy = RetryPolicy(attempts=10, max_backoff=30.0)
-    timeout: float | None = attrs.field(default=None, validator=_positive)
-    awaits_reply: bool = False
-    reply_timeout: float | None = attrs.field(default=None, validator=_positive)
+    action: SagaAction = attrs.field(kw_only=True)
+    compensation: SagaAction | None = attrs.field(default=None, kw_only=True)
+    retry: RetryPolicy = attrs.field(default=RetryPolicy(), kw_only=True)
+    compensation_retry: RetryPolicy = attrs.field(
+        default=RetryPolicy(attempts=10, max_backoff=30.0), kw_only=True
+    )
+    timeout: float | None = attrs.field(default=None, validator=_positive, kw_only=True)
+    awaits_reply: bool = attrs.field(default=False, kw_only=True)
+    reply_timeout: float | None = attrs.field(default=None, validator=_positive, kw_only=True)
 
     @name.validator
     def _check_name(self, _: "attrs.Attribute[str]", value: str) -> None:
