@@ -22,10 +22,14 @@ import attrs
 from dependency_injector import containers, providers
 
 from hexkernel.adapters._documents import utcnow
+from hexkernel.adapters.memory.broker import InMemoryBroker
 from hexkernel.adapters.memory.containers import InMemoryContainer
 from hexkernel.adapters.memory.event_store import InMemoryEventStore
+from hexkernel.adapters.memory.outbox import InMemoryInbox, InMemoryOutboxStore
 from hexkernel.adapters.mongo.containers import MongoContainer
 from hexkernel.adapters.mongo.event_store import MongoEventStore
+from hexkernel.adapters.mongo.outbox import MongoInbox, MongoOutboxStore
+from hexkernel.adapters.redis import RedisBroker
 from hexkernel.adapters.security import (
     InMemoryRefreshTokenStore,
     JwtIssuer,
@@ -38,16 +42,21 @@ from hexkernel.adapters.security import (
 from hexkernel.adapters.security.mongo_refresh_tokens import MongoRefreshTokenStore
 from hexkernel.application import (
     CommandBus,
+    ConsumerRunner,
     EventDispatcher,
     LoggingMiddleware,
     MessageMetric,
     MetricsMiddleware,
+    Outbox,
+    OutboxMiddleware,
+    OutboxRelay,
     ProjectionRunner,
     QueryBus,
     UnitOfWorkMiddleware,
 )
 from hexkernel.application.auth import Authenticator, ModelUserDirectory, OAuthClient, TokenService
 from hexkernel.core.errors import DuplicateKey
+from hexkernel.core.messages import registry
 from hexkernel.core.persistence import bind, unbind
 from hexkernel.core.ports.repository import IndexReport, Repository
 from hexkernel.core.ports.security import TokenIssuer, UserDirectory
@@ -148,6 +157,57 @@ class RootContainer(containers.DeclarativeContainer):
     projections = providers.List()
     message_metrics = providers.Object(_no_metrics)
     event_dispatcher = providers.Singleton(EventDispatcher, event_handlers)
+
+    # Reliable messaging (docs/messaging.md): the broker from the ``broker``
+    # settings, the outbox and inbox in the service's store, the relay, and the
+    # consumer runner fed by the ``consumer_topics`` and ``consumer_handlers`` slots.
+    broker = providers.Selector(
+        config.broker_kind,
+        memory=providers.Singleton(InMemoryBroker),
+        redis=providers.Singleton(
+            RedisBroker.from_url, config.broker.url, prefix=config.broker.prefix
+        ),
+    )
+    outbox_store = providers.Selector(
+        config.storage,
+        memory=providers.Singleton(InMemoryOutboxStore, memory.store),
+        mongo=providers.Singleton(MongoOutboxStore, mongo.database),
+    )
+    inbox = providers.Selector(
+        config.storage,
+        memory=providers.Singleton(InMemoryInbox, memory.store),
+        mongo=providers.Singleton(MongoInbox, mongo.database),
+    )
+    message_routes = providers.Dict()
+    message_registry = providers.Object(registry)
+    outbox = providers.Singleton(Outbox, outbox_store, message_routes, registry=message_registry)
+    outbox_relay = providers.Singleton(
+        OutboxRelay,
+        outbox_store,
+        broker,
+        owner=config.broker.consumer,
+        batch_size=config.broker.relay_batch_size,
+        lease=config.broker.relay_lease_seconds,
+        poll_interval=config.broker.relay_poll_seconds,
+    )
+    consumer_topics = providers.List()
+    consumer_handlers = providers.Dict()
+    consumer_runner = providers.Singleton(
+        ConsumerRunner,
+        broker,
+        uow_factory,
+        inbox,
+        group=config.broker.group,
+        topics=consumer_topics,
+        handlers=consumer_handlers,
+        consumer=config.broker.consumer,
+        dispatcher=event_dispatcher,
+        outbox=outbox,
+        registry=message_registry,
+        redeliver_after=config.broker.redeliver_after_seconds,
+        max_attempts=config.broker.max_attempts,
+    )
+    consumers = providers.List(consumer_runner)
     command_bus = providers.Singleton(
         CommandBus,
         command_handlers,
@@ -155,6 +215,7 @@ class RootContainer(containers.DeclarativeContainer):
             providers.Singleton(LoggingMiddleware),
             providers.Singleton(MetricsMiddleware, message_metrics),
             providers.Singleton(UnitOfWorkMiddleware, uow_factory, event_dispatcher),
+            providers.Singleton(OutboxMiddleware, outbox),
         ),
     )
     query_bus = providers.Singleton(
@@ -187,6 +248,8 @@ class RootContainer(containers.DeclarativeContainer):
         """Build a container configured from typed settings."""
         container = cls(settings=providers.Object(settings))
         uri = settings.mongo.uri
+        broker = settings.broker
+        broker_url = broker.broker_url
         container.config.from_dict(
             {
                 "storage": "mongo" if uri is not None else "memory",
@@ -195,6 +258,18 @@ class RootContainer(containers.DeclarativeContainer):
                     "uri": uri.reveal() if uri is not None else None,
                     "database": settings.mongo.database,
                     "server_selection_timeout_ms": settings.mongo.server_selection_timeout_ms,
+                },
+                "broker_kind": "redis" if broker_url is not None else "memory",
+                "broker": {
+                    "url": broker_url.reveal() if broker_url is not None else None,
+                    "prefix": broker.prefix,
+                    "group": broker.group or settings.service,
+                    "consumer": broker.consumer,
+                    "relay_batch_size": broker.relay_batch_size,
+                    "relay_lease_seconds": broker.relay_lease_seconds,
+                    "relay_poll_seconds": broker.relay_poll_seconds,
+                    "redeliver_after_seconds": broker.redeliver_after_seconds,
+                    "max_attempts": broker.max_attempts,
                 },
             }
         )
@@ -227,6 +302,7 @@ class Service:
     def __init__(self, container: RootContainer, models: Sequence[type[Any]]) -> None:
         self.container = container
         self._user_model: type[Any] | None = None
+        self._background: list[OutboxRelay | ConsumerRunner] = []
         self.models = tuple(models)
         # Making a repository does no I/O (the MongoDB client connects lazily).
         self.repositories: dict[type[Any], Repository[Any]] = {
@@ -301,6 +377,29 @@ class Service:
                 )
         await self._ensure_admin(settings)
         return reports
+
+    async def start_background(self) -> None:
+        """Start the outbox relay (unless ``broker.relay`` is off) and the consumers with topics.
+
+        The MongoDB outbox's index is created first, outside any transaction.
+        """
+        container = self.container
+        store = container.outbox_store()
+        if isinstance(store, MongoOutboxStore):
+            await store.ensure_indexes()
+        self._background = []
+        if container.settings().broker.relay:
+            self._background.append(container.outbox_relay())
+        self._background += [c for c in container.consumers() if c.topics]
+        for worker in self._background:
+            await worker.start()
+
+    async def stop_background(self) -> None:
+        """Stop what :meth:`start_background` started and close the broker's connections."""
+        for worker in reversed(self._background):
+            await worker.stop()
+        self._background = []
+        await self.container.broker().close()
 
     async def _ensure_admin(self, settings: Settings) -> None:
         """Create the configured administrator (``auth.admin``) when no user has its e-mail."""
