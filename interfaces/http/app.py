@@ -65,8 +65,9 @@ def create_app(
 ) -> Litestar:
     """Build the Litestar app serving ``models`` from a wired service.
 
-    Start-up binds the repositories and synchronises indexes and schemas;
-    shutdown closes the clients. Reads are on for every Model; give a
+    Start-up binds the repositories, synchronises indexes and schemas and
+    starts the outbox relay and the message consumers; shutdown stops them
+    and closes the clients. Reads are on for every Model; give a
     :class:`Resource` to enable writes. With ``security`` (from
     ``service.security(users=...)``) bearer tokens are authenticated on every
     route and the token endpoint and key documents are served.
@@ -82,7 +83,11 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await service.startup()
         try:
-            yield
+            await service.start_background()  # the outbox relay and the consumers
+            try:
+                yield
+            finally:
+                await service.stop_background()
         finally:
             await service.shutdown()
 
