@@ -25,6 +25,7 @@ from hexkernel.application.middleware import (
 from hexkernel.application.outbox import NoUnitOfWork, Outbox, OutboxMiddleware
 from hexkernel.application.projections import Projection, ProjectionCheckpoint, ProjectionRunner
 from hexkernel.application.relay import OutboxRelay
+from hexkernel.application.sagas import SagaCoordinator, UnknownSagaType
 
 __all__ = (
     "CommandBus",
@@ -45,7 +46,9 @@ __all__ = (
     "ProjectionCheckpoint",
     "ProjectionRunner",
     "QueryBus",
+    "SagaCoordinator",
     "UnitOfWorkMiddleware",
+    "UnknownSagaType",
     "current_unit_of_work",
     "using_unit_of_work",
 )

@@ -26,9 +26,11 @@ from hexkernel.adapters.memory.broker import InMemoryBroker
 from hexkernel.adapters.memory.containers import InMemoryContainer
 from hexkernel.adapters.memory.event_store import InMemoryEventStore
 from hexkernel.adapters.memory.outbox import InMemoryInbox, InMemoryOutboxStore
+from hexkernel.adapters.memory.saga_store import InMemorySagaStore
 from hexkernel.adapters.mongo.containers import MongoContainer
 from hexkernel.adapters.mongo.event_store import MongoEventStore
 from hexkernel.adapters.mongo.outbox import MongoInbox, MongoOutboxStore
+from hexkernel.adapters.mongo.saga_store import MongoSagaStore
 from hexkernel.adapters.redis import RedisBroker
 from hexkernel.adapters.security import (
     InMemoryRefreshTokenStore,
@@ -55,6 +57,7 @@ from hexkernel.application import (
     UnitOfWorkMiddleware,
 )
 from hexkernel.application.auth import Authenticator, ModelUserDirectory, OAuthClient, TokenService
+from hexkernel.application.sagas import SagaCoordinator
 from hexkernel.core.errors import DuplicateKey
 from hexkernel.core.messages import registry
 from hexkernel.core.persistence import bind, unbind
@@ -228,6 +231,16 @@ class RootContainer(containers.DeclarativeContainer):
     )
     projection_runner = providers.Singleton(ProjectionRunner, event_store, uow_factory, projections)
 
+    # Sagas (docs/sagas.md): services list their SagaDefinitions in ``sagas``;
+    # the coordinator's resume loop runs with the app (Service.start_background).
+    saga_store = providers.Selector(
+        config.storage,
+        memory=providers.Singleton(InMemorySagaStore),
+        mongo=providers.Singleton(MongoSagaStore, mongo.database),
+    )
+    sagas = providers.List()
+    saga_coordinator = providers.Singleton(SagaCoordinator, saga_store, sagas)
+
     key_ring = providers.Singleton(_key_ring, settings)
     token_issuer = providers.Singleton(JwtIssuer, key_ring)
     token_cache = providers.Singleton(_token_cache, settings)
@@ -379,9 +392,12 @@ class Service:
         return reports
 
     async def start_background(self) -> None:
-        """Start the outbox relay (unless ``broker.relay`` is off) and the consumers with topics.
+        """Start the outbox relay, the consumers and the saga coordinator's resume loop.
 
-        The MongoDB outbox's index is created first, outside any transaction.
+        The relay runs unless ``broker.relay`` is off, the consumers that have
+        topics, and the resume loop when sagas are registered (in the
+        ``sagas`` slot or on the coordinator). The MongoDB outbox's and saga
+        store's indexes are created first, outside any transaction.
         """
         container = self.container
         store = container.outbox_store()
@@ -393,9 +409,21 @@ class Service:
         self._background += [c for c in container.consumers() if c.topics]
         for worker in self._background:
             await worker.start()
+        coordinator = container.saga_coordinator()
+        if coordinator.definitions:
+            saga_store = container.saga_store()
+            if isinstance(saga_store, MongoSagaStore):
+                await saga_store.ensure_indexes()
+            await coordinator.start_background()
 
     async def stop_background(self) -> None:
-        """Stop what :meth:`start_background` started and close the broker's connections."""
+        """Stop what :meth:`start_background` started and close the broker's connections.
+
+        Sagas the coordinator was advancing keep their claim until its lease
+        ends; the next coordinator (this service restarted, or a replica)
+        resumes them.
+        """
+        await self.container.saga_coordinator().stop_background()
         for worker in reversed(self._background):
             await worker.stop()
         self._background = []

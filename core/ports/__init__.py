@@ -9,6 +9,7 @@ from hexkernel.core.ports.message_broker import (
 )
 from hexkernel.core.ports.outbox import Inbox, OutboxMessage, OutboxStore
 from hexkernel.core.ports.repository import IndexReport, Repository
+from hexkernel.core.ports.saga_store import SagaStore
 from hexkernel.core.ports.security import (
     RefreshRecord,
     RefreshTokenStore,
@@ -30,6 +31,7 @@ __all__ = (
     "RefreshRecord",
     "RefreshTokenStore",
     "Repository",
+    "SagaStore",
     "Snapshot",
     "StoredEvent",
     "Subscription",
