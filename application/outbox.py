@@ -86,9 +86,24 @@ class Outbox:
         return unit
 
     async def send(
-        self, message: Message, *, topic: str | None = None, uow: UnitOfWork | None = None
+        self,
+        message: Message,
+        *,
+        topic: str | None = None,
+        uow: UnitOfWork | None = None,
+        message_id: str | None = None,
     ) -> Envelope:
         """Write ``message`` to the outbox in the transaction of ``uow`` (default: the current one).
+
+        Args:
+            message: The command or event.
+            topic: Where to publish it (default: the route of its class).
+            uow: The unit of work (default: the current one).
+            message_id: A deterministic id instead of a new ``msg_<ULID>``:
+                work that may run again (a saga step's action after a crash)
+                passes the same id each time, so consumers see one message
+                (their inbox skips the repeat) and the outbox refuses a second
+                copy with ``DuplicateKey`` once the first one committed.
 
         Returns:
             The envelope stored: its ``message_id`` is what consumers see.
@@ -96,12 +111,13 @@ class Outbox:
         Raises:
             NoUnitOfWork: No unit of work is given or current.
             LookupError: No topic is given and none is routed for the message's class.
+            DuplicateKey: ``message_id`` is in the outbox already.
         """
         unit = self._unit(uow)
         chosen = topic or self.topic_for(type(message))
         if chosen is None:
             raise LookupError(f"no topic is routed for {type(message).__qualname__}")
-        envelope = Envelope.wrap(message, registry=self._registry)
+        envelope = Envelope.wrap(message, registry=self._registry, message_id=message_id)
         await self._store.add([OutboxMessage(topic=chosen, envelope=envelope)], uow=unit)
         return envelope
 

@@ -28,6 +28,7 @@ from hexkernel.application import (
 )
 from hexkernel.core.correlation import correlated, correlation_id
 from hexkernel.core.envelope import Envelope
+from hexkernel.core.errors import DuplicateKey
 from hexkernel.core.messages import Event, message
 from hexkernel.core.query import Query as Find
 
@@ -128,6 +129,22 @@ async def test_a_handler_sends_a_message_in_its_unit_of_work():
     assert (stored.topic, stored.envelope) == ("direct", sent)
     assert sent.correlation_id == "corr-1"
     assert sent.message_id.startswith("msg_")
+
+
+async def test_a_deterministic_message_id_is_stored_once():
+    messaging = MemoryMessaging()
+    outbox = Outbox(messaging.outbox_store, {ShipmentRequested: TOPIC}, registry=MESSAGES)
+    event = ShipmentRequested(shipment_id="s", n=1)
+
+    async def send(uow) -> Envelope:
+        return await outbox.send(event, uow=uow, message_id="sag_1/reserve")
+
+    sent = await messaging.uow_factory.run(send)
+    with pytest.raises(DuplicateKey):
+        await messaging.uow_factory.run(send)
+
+    assert sent.message_id == "sag_1/reserve"
+    assert [m.envelope for m in await messaging.outbox_store.claim("relay")] == [sent]
 
 
 async def test_sending_needs_a_unit_of_work_and_a_topic():
