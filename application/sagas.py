@@ -30,6 +30,11 @@ Failures:
 Steps that ask another service for something (through the broker) declare
 ``awaits_reply=True``: the saga then waits, without holding a task, until the
 service's answer is handed to :meth:`SagaCoordinator.reply`.
+
+Steps never run inside someone else's transaction: called while a unit of
+work is open (in a command or message handler), :meth:`SagaCoordinator.start`
+and :meth:`SagaCoordinator.reply` only save the instance, due at once, and
+wake the background loop, which runs the steps.
 """
 
 import asyncio
@@ -44,6 +49,7 @@ from typing import Any
 
 import tenacity
 
+from hexkernel.application.middleware import current_unit_of_work
 from hexkernel.core.errors import ConcurrencyConflict, DuplicateKey, HexkernelError
 from hexkernel.core.ids import new_id
 from hexkernel.core.ports.saga_store import SagaStore
@@ -87,6 +93,16 @@ class UnknownSagaType(HexkernelError, LookupError):
 
 class _Lost(Exception):
     """Another coordinator saved the instance first: let go of it."""
+
+
+def _inline() -> bool:
+    """Whether steps may run in the caller's task: not inside a unit of work.
+
+    A step run inside a command's or a message's unit of work would write in
+    that transaction, which commits (or not) after the saga saved the step as
+    done; so there the coordinator leaves the work to its background loop.
+    """
+    return current_unit_of_work() is None
 
 
 def _utcnow() -> dt.datetime:
@@ -206,12 +222,16 @@ class SagaCoordinator:
         """Store a new instance and run it now, until it finishes or awaits a reply.
 
         Same arguments as :meth:`begin`. An id already used returns that
-        instance as it is, without running it.
+        instance as it is, without running it. Called inside a unit of work
+        (a command or message handler), it only does what :meth:`begin` does:
+        steps never run inside another transaction.
 
         Returns:
             The instance as this call left it.
         """
         definition = self._definition(saga_type)
+        if not _inline():
+            return await self.begin(definition, data, saga_id=saga_id)
         state = await self._create(definition, data, saga_id, claim=True)
         if state.owner != self.owner or state.version != 1:
             return state
@@ -265,12 +285,17 @@ class SagaCoordinator:
         *,
         result: Any = None,
         failure: str | None = None,
+        advance: bool = True,
     ) -> SagaState:
         """Hand in the answer a step awaits, then run the saga on.
 
         Idempotent: a reply for a step that is not (or no longer) awaiting one,
         a repeated delivery for instance, changes nothing and returns the
-        instance as it is.
+        instance as it is. The outcome is saved at once; the following steps
+        run in this call when ``advance`` is true and no unit of work is open
+        (not inside a message handler), otherwise in the background loop, which
+        this call wakes. Either way the saga's own writes are not part of the
+        caller's transaction: a redelivered reply is simply ignored.
 
         Args:
             saga_id: The instance.
@@ -278,6 +303,7 @@ class SagaCoordinator:
             result: The step's result when it succeeded.
             failure: A reason when it did not: the saga compensates the steps
                 before this one (this one is taken as not done).
+            advance: Run the following steps in this call (when allowed).
 
         Returns:
             The instance as this call left it.
@@ -298,6 +324,7 @@ class SagaCoordinator:
                 return state
             definition = self._definition(state.type)
             now = self._clock()
+            inline = advance and _inline()
             try:
                 if failure is None:
                     record.status = StepStatus.DONE
@@ -305,12 +332,17 @@ class SagaCoordinator:
                     record.finished_at = now
                     record.deadline = None
                     state.step += 1
-                    state.wake_at = now + dt.timedelta(seconds=self._lease)
+                    state.wake_at = now + dt.timedelta(seconds=self._lease if inline else 0)
                     state = await self._save(state)
                 else:
-                    state = await self._fail(state, state.step, failure, undo_failed=False)
+                    state = await self._fail(
+                        state, state.step, failure, undo_failed=False, claim=inline
+                    )
             except _Lost:
                 continue  # someone else moved it meanwhile: look again
+            if not inline:
+                self.notify()
+                return state
             return await self._advance(definition, state)
         return await self._store.get(saga_id)
 
@@ -335,10 +367,14 @@ class SagaCoordinator:
         record.compensation_attempts = 0
         state.status = SagaStatus.COMPENSATING
         state.error = state.failure
+        state.wake_at = self._clock() + dt.timedelta(seconds=self._lease if _inline() else 0)
         try:
             state = await self._save(state)
         except _Lost:
             return await self._store.get(saga_id)
+        if not _inline():
+            self.notify()
+            return state
         return await self._advance(definition, state)
 
     async def resume(self, saga_id: str) -> SagaState:
@@ -352,7 +388,8 @@ class SagaCoordinator:
             UnknownSagaType: Its type is not registered here.
         """
         state = await self._store.get(saga_id)
-        if state.finished:
+        if state.finished or not _inline():
+            self.notify()
             return state
         return await self._advance(self._definition(state.type), state)
 
@@ -587,7 +624,7 @@ class SagaCoordinator:
         return await self._save(state)
 
     async def _fail(
-        self, state: SagaState, index: int, reason: str, *, undo_failed: bool
+        self, state: SagaState, index: int, reason: str, *, undo_failed: bool, claim: bool = True
     ) -> SagaState:
         record = state.steps[index]
         record.status = StepStatus.FAILED
@@ -598,7 +635,7 @@ class SagaCoordinator:
         state.failed_step = record.name
         state.failure = state.error = reason
         state.step = index if undo_failed else index - 1
-        state.wake_at = self._clock() + dt.timedelta(seconds=self._lease)
+        state.wake_at = self._clock() + dt.timedelta(seconds=self._lease if claim else 0)
         log.warning("saga %s %s: step %s failed; compensating", state.type, state.id, record.name)
         return await self._save(state)
 

@@ -8,7 +8,9 @@ import datetime as dt
 
 import pytest
 
+from hexkernel.adapters.memory import InMemoryStore, InMemoryUnitOfWorkFactory
 from hexkernel.adapters.memory.saga_store import InMemorySagaStore
+from hexkernel.application.middleware import using_unit_of_work
 from hexkernel.application.sagas import SagaCoordinator, UnknownSagaType
 from hexkernel.core.errors import DomainError, StoreUnavailable
 from hexkernel.core.sagas import (
@@ -456,3 +458,28 @@ def test_a_step_timeout_is_a_timeout_error():
     error = StepTimedOut("reserve", 2.5)
     assert isinstance(error, TimeoutError)
     assert str(error) == "step 'reserve' did not finish within 2.5 s"
+
+
+async def test_inside_a_unit_of_work_steps_are_left_to_the_background_loop():
+    journal, clock = Journal(), Clock()
+    sagas = coordinator(reply_saga(journal), clock=clock)
+    units = InMemoryUnitOfWorkFactory(InMemoryStore())
+    async with units() as uow:
+        with using_unit_of_work(uow):  # as in a message consumer's handler
+            state = await sagas.start("tests.Order", {}, saga_id="sag_in_unit")
+    assert journal.calls == []
+    assert (state.status, state.wake_at) == (SagaStatus.RUNNING, clock.now)
+    assert await sagas.resume_due() == 1
+    assert journal.calls == ["create", "reserve"]
+
+    async with units() as uow:
+        with using_unit_of_work(uow):
+            state = await sagas.reply("sag_in_unit", "reserve", result={"ok": True})
+            again = await sagas.reply("sag_in_unit", "reserve", result={"ok": True})
+    assert journal.calls == ["create", "reserve"]  # the reply was only recorded
+    assert state.steps[1].status is StepStatus.DONE
+    assert (state.step, state.wake_at) == (2, clock.now)
+    assert again == state
+    assert await sagas.resume_due() == 1
+    assert journal.calls == ["create", "reserve", "approve"]
+    assert (await sagas.get("sag_in_unit")).status is SagaStatus.COMPLETED
