@@ -5,7 +5,6 @@ import pytest
 pytest.register_assert_rewrite("hk_testing.outbox_contracts")
 
 from hk_testing import outbox_contracts as contracts  # noqa: E402 - after the rewrite hook
-from hk_testing.broker_contracts import uncovered  # noqa: E402
 from hk_testing.messaging import mongo_messaging  # noqa: E402
 
 from hexkernel.core.ports import Inbox, OutboxStore  # noqa: E402
@@ -28,7 +27,7 @@ class TestInbox(contracts.InboxContract):
 
 
 def test_every_outbox_contract_runs_on_mongodb():
-    assert uncovered(globals(), contracts.OUTBOX_CONTRACTS) == []
+    assert contracts.uncovered(globals(), contracts.OUTBOX_CONTRACTS) == []
 
 
 async def test_the_mongodb_adapters_implement_the_ports(messaging):

@@ -18,7 +18,7 @@ from hexkernel.core.errors import ConcurrencyConflict, DuplicateKey
 from hexkernel.core.ports.outbox import OutboxMessage
 from hk_testing.messaging import MESSAGES, Shipment, ShipmentRequested
 
-__all__ = ("OUTBOX_CONTRACTS", "outgoing")
+__all__ = ("OUTBOX_CONTRACTS", "outgoing", "uncovered")
 
 
 def outgoing(n: int, topic: str = "shipments") -> OutboxMessage:
@@ -229,3 +229,14 @@ class InboxContract:
 
 
 OUTBOX_CONTRACTS: tuple[type, ...] = (OutboxStoreContract, InboxContract)
+
+
+def uncovered(namespace: dict[str, Any], contracts: tuple[type, ...]) -> list[str]:
+    """The contracts no ``Test`` class of ``namespace`` runs."""
+    running = {
+        base
+        for name, value in namespace.items()
+        if name.startswith("Test") and isinstance(value, type)
+        for base in value.__mro__
+    }
+    return [c.__name__ for c in contracts if c not in running]
