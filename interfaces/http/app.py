@@ -66,9 +66,9 @@ def create_app(
     """Build the Litestar app serving ``models`` from a wired service.
 
     Start-up binds the repositories, synchronises indexes and schemas and
-    starts the outbox relay and the message consumers; shutdown stops them
-    and closes the clients. Reads are on for every Model; give a
-    :class:`Resource` to enable writes. With ``security`` (from
+    starts the outbox relay, the message consumers and the saga
+    coordinator's resume loop; shutdown stops them and closes the clients.
+    Reads are on for every Model; give a :class:`Resource` to enable writes. With ``security`` (from
     ``service.security(users=...)``) bearer tokens are authenticated on every
     route and the token endpoint and key documents are served.
     """
@@ -83,7 +83,7 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await service.startup()
         try:
-            await service.start_background()  # the outbox relay and the consumers
+            await service.start_background()  # outbox relay, consumers, saga coordinator
             try:
                 yield
             finally:
