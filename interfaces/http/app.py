@@ -68,9 +68,10 @@ def create_app(
     Start-up binds the repositories, synchronises indexes and schemas and
     starts the outbox relay, the message consumers and the saga
     coordinator's resume loop; shutdown stops them and closes the clients.
-    Reads are on for every Model; give a :class:`Resource` to enable writes. With ``security`` (from
-    ``service.security(users=...)``) bearer tokens are authenticated on every
-    route and the token endpoint and key documents are served.
+    Reads are on for every Model; give a :class:`Resource` to enable writes.
+    With ``security`` (from ``service.security(users=...)``) bearer tokens are
+    authenticated on every route and the token endpoint and key documents are
+    served.
     """
     settings = service.container.settings()
     resources = resources_from(models)
