@@ -1,8 +1,8 @@
 """The Litestar application factory of a hexkernel service."""
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, get
@@ -62,6 +62,8 @@ def create_app(
     title: str | None = None,
     version: str = "1.0.0",
     security: Security | None = None,
+    route_handlers: Sequence[Any] = (),
+    lifespan: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
 ) -> Litestar:
     """Build the Litestar app serving ``models`` from a wired service.
 
@@ -72,9 +74,15 @@ def create_app(
     With ``security`` (from ``service.security(users=...)``) bearer tokens are
     authenticated on every route and the token endpoint and key documents are
     served.
+
+    ``route_handlers`` adds the service's own Litestar handlers (routes that
+    are not a Model's resource, such as command endpoints); ``lifespan`` adds
+    context managers entered once the service and its background work have
+    started, and left before they stop (to run a projection, for instance).
     """
     settings = service.container.settings()
     resources = resources_from(models)
+    lifespan_hooks = list(lifespan)
 
     @get("/health", name="health", sync_to_thread=False)
     def health() -> dict[str, str]:
@@ -108,7 +116,7 @@ def create_app(
             action_name, action_schema = action_component(resource.model, spec)
             schemas[action_name] = action_schema
     middleware: list[Any] = [request_id_middleware]
-    handlers: list[Any] = [health, *routers]
+    handlers: list[Any] = [health, *routers, *route_handlers]
     schemes = {}
     if security is not None:
         middleware.append(BearerAuthentication(security))
@@ -117,7 +125,7 @@ def create_app(
         schemes = security_schemes()
     return Litestar(
         route_handlers=handlers,
-        lifespan=[lifespan],
+        lifespan=[lifespan, *lifespan_hooks],
         exception_handlers=exception_handlers(),
         middleware=middleware,
         request_max_body_size=settings.http.max_body_bytes,
