@@ -239,7 +239,15 @@ class RootContainer(containers.DeclarativeContainer):
         mongo=providers.Singleton(MongoSagaStore, mongo.database),
     )
     sagas = providers.List()
-    saga_coordinator = providers.Singleton(SagaCoordinator, saga_store, sagas)
+    saga_coordinator = providers.Singleton(
+        SagaCoordinator,
+        saga_store,
+        sagas,
+        lease=config.sagas.lease_seconds,
+        poll_interval=config.sagas.poll_seconds,
+        batch_size=config.sagas.batch_size,
+        concurrency=config.sagas.concurrency,
+    )
 
     key_ring = providers.Singleton(_key_ring, settings)
     token_issuer = providers.Singleton(JwtIssuer, key_ring)
@@ -283,6 +291,12 @@ class RootContainer(containers.DeclarativeContainer):
                     "relay_poll_seconds": broker.relay_poll_seconds,
                     "redeliver_after_seconds": broker.redeliver_after_seconds,
                     "max_attempts": broker.max_attempts,
+                },
+                "sagas": {
+                    "lease_seconds": settings.sagas.lease_seconds,
+                    "poll_seconds": settings.sagas.poll_seconds,
+                    "batch_size": settings.sagas.batch_size,
+                    "concurrency": settings.sagas.concurrency,
                 },
             }
         )

@@ -38,6 +38,7 @@ __all__ = (
     "HttpSettings",
     "KeySettings",
     "MongoSettings",
+    "SagaSettings",
     "Secret",
     "Settings",
     "load_settings",
@@ -121,6 +122,21 @@ class BrokerSettings:
     def broker_url(self) -> Secret | None:
         """The broker's URL, from ``url`` or ``redis_url``."""
         return self.url if self.url is not None else self.redis_url
+
+
+@attrs.frozen(kw_only=True)
+class SagaSettings:
+    """The saga coordinator (docs/sagas.md).
+
+    ``lease_seconds`` is how long a coordinator's claim on a saga lasts beyond
+    a step's timeout: after a crash, another coordinator resumes the saga
+    once it has run out.
+    """
+
+    lease_seconds: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
+    poll_seconds: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
+    batch_size: int = attrs.field(default=50, validator=attrs.validators.ge(1))
+    concurrency: int = attrs.field(default=10, validator=attrs.validators.ge(1))
 
 
 @attrs.frozen(kw_only=True)
@@ -225,6 +241,7 @@ class Settings:
     http: HttpSettings = attrs.field(factory=HttpSettings)
     auth: AuthSettings = attrs.field(factory=AuthSettings)
     broker: BrokerSettings = attrs.field(factory=BrokerSettings)
+    sagas: SagaSettings = attrs.field(factory=SagaSettings)
 
 
 def _converter() -> cattrs.Converter:

@@ -85,3 +85,15 @@ async def test_without_sagas_the_coordinator_does_not_run():
         assert not container.saga_coordinator().running
     finally:
         await service.stop_background()
+
+
+def test_the_coordinator_takes_its_lease_and_polling_from_the_sagas_settings():
+    from hexkernel.interfaces.config import SagaSettings
+
+    settings = Settings(sagas=SagaSettings(lease_seconds=2.5, poll_seconds=0.1, concurrency=3))
+    coordinator = RootContainer.from_settings(settings).saga_coordinator()
+    assert (coordinator._lease, coordinator._poll_interval, coordinator._concurrency) == (
+        2.5,
+        0.1,
+        3,
+    )
