@@ -151,3 +151,20 @@ async def test_a_saga_killed_in_its_last_step_completes_without_redoing_the_othe
     ledger = await database["ledgers"].find_one({"_id": saga_id})
     assert (ledger["a"], ledger["b"], ledger["notes"]) == (-20, 20, 1)
     assert await executions(database, saga_id) == ["credit", "debit", "notify", "notify"]
+
+
+async def test_two_processes_resuming_the_same_saga_advance_it_once(mongo_uri, database):
+    saga_id = f"sag_{uuid.uuid4().hex}"
+    first = await worker(mongo_uri, database.name, "start", saga_id, "--hang-at", "debit")
+    await kill_when_hung(first, "debit")
+
+    outcomes = await asyncio.gather(
+        resume(mongo_uri, database.name, saga_id), resume(mongo_uri, database.name, saga_id)
+    )
+    assert [o["status"] for o in outcomes] == ["completed", "completed"]
+    ledger = await database["ledgers"].find_one({"_id": saga_id})
+    assert (ledger["a"], ledger["b"], ledger["notes"]) == (-20, 20, 1)
+    # Only the killed step ran twice: the losing process never ran a step the other claimed.
+    assert await executions(database, saga_id) == ["credit", "debit", "debit", "notify"]
+    pids = {e["pid"] for e in await database["executions"].find({"saga": saga_id}).to_list()}
+    assert first.pid in pids
