@@ -31,7 +31,7 @@ tenacity calls, and no I/O happens here.
 
 import datetime as dt
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -232,6 +232,10 @@ class SagaStep:
             raise SagaDefinitionError("a step needs a name without ':'")
 
 
+def _step_tuple(steps: Iterable[SagaStep]) -> tuple[SagaStep, ...]:
+    return tuple(steps)
+
+
 @attrs.frozen
 class SagaDefinition:
     """A saga type: a stable type name and its steps, in order.
@@ -243,7 +247,7 @@ class SagaDefinition:
     """
 
     type: str
-    steps: tuple[SagaStep, ...] = attrs.field(converter=tuple)
+    steps: tuple[SagaStep, ...] = attrs.field(converter=_step_tuple)
 
     def __attrs_post_init__(self) -> None:
         if not self.type:
