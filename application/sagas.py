@@ -95,6 +95,16 @@ class _Lost(Exception):
     """Another coordinator saved the instance first: let go of it."""
 
 
+def _early(definition: SagaDefinition, state: SagaState) -> bool:
+    """Whether the current step awaits a reply, is under way and has none kept yet."""
+    record = state.steps[state.step]
+    return (
+        definition.steps[state.step].awaits_reply
+        and record.status in (StepStatus.PENDING, StepStatus.RUNNING)
+        and record.early_reply is None
+    )
+
+
 def _inline() -> bool:
     """Whether steps may run in the caller's task: not inside a unit of work.
 
@@ -314,30 +324,25 @@ class SagaCoordinator:
         for _ in range(_REPLY_RACES):
             state = await self._store.get(saga_id)
             record = state.current
-            if (
-                state.status is not SagaStatus.RUNNING
-                or record is None
-                or record.name != step
-                or record.status is not StepStatus.AWAITING_REPLY
-            ):
+            if state.status is not SagaStatus.RUNNING or record is None or record.name != step:
                 log.info("saga %s: reply to %s ignored (not awaited)", saga_id, step)
                 return state
             definition = self._definition(state.type)
-            now = self._clock()
+            if record.status is not StepStatus.AWAITING_REPLY:
+                if not _early(definition, state):
+                    log.info("saga %s: reply to %s ignored (not awaited)", saga_id, step)
+                    return state
+                # The answer overtook the action's own save: keep it for the
+                # coordinator running the action, which applies it (see _run_action).
+                record.early_reply = {"result": result, "failure": failure}
+                state.updated_at = self._clock()
+                try:
+                    return await self._store.save(state)
+                except ConcurrencyConflict:
+                    continue
             inline = advance and _inline()
             try:
-                if failure is None:
-                    record.status = StepStatus.DONE
-                    record.result = result
-                    record.finished_at = now
-                    record.deadline = None
-                    state.step += 1
-                    state.wake_at = now + dt.timedelta(seconds=self._lease if inline else 0)
-                    state = await self._save(state)
-                else:
-                    state = await self._fail(
-                        state, state.step, failure, undo_failed=False, claim=inline
-                    )
+                state = await self._apply_reply(state, result, failure, claim=inline)
             except _Lost:
                 continue  # someone else moved it meanwhile: look again
             if not inline:
@@ -345,6 +350,23 @@ class SagaCoordinator:
                 return state
             return await self._advance(definition, state)
         return await self._store.get(saga_id)
+
+    async def _apply_reply(
+        self, state: SagaState, result: Any, failure: str | None, *, claim: bool = True
+    ) -> SagaState:
+        """Settle the awaiting current step with a reply and save (``_Lost`` on a conflict)."""
+        record = state.steps[state.step]
+        record.early_reply = None
+        if failure is not None:
+            return await self._fail(state, state.step, failure, undo_failed=False, claim=claim)
+        now = self._clock()
+        record.status = StepStatus.DONE
+        record.result = result
+        record.finished_at = now
+        record.deadline = None
+        state.step += 1
+        state.wake_at = now + dt.timedelta(seconds=self._lease if claim else 0)
+        return await self._save(state)
 
     # ------------------------------------------------------------- operators
     async def retry(self, saga_id: str) -> SagaState:
@@ -472,6 +494,8 @@ class SagaCoordinator:
                         state.wake_at = None
                         state = await self._save(state)
                         log.info("saga %s %s completed", state.type, state.id)
+                    elif record.status is StepStatus.AWAITING_REPLY and record.early_reply:
+                        state = await self._apply_reply(state, **record.early_reply)
                     elif record.status is StepStatus.AWAITING_REPLY:
                         if record.deadline is None or self._clock() < record.deadline:
                             return state
@@ -617,10 +641,35 @@ class SagaCoordinator:
             if step.reply_timeout is not None:
                 record.deadline = now + dt.timedelta(seconds=step.reply_timeout)
             state.wake_at = record.deadline
+            try:
+                return await self._save(state)
+            except _Lost:
+                return await self._keep_early_reply(state, index)
         else:
             record.status = StepStatus.DONE
             state.step += 1
             state.wake_at = now + dt.timedelta(seconds=self._lease)
+        return await self._save(state)
+
+    async def _keep_early_reply(self, state: SagaState, index: int) -> SagaState:
+        """Save the action's outcome on top of a reply that came in meanwhile.
+
+        The reply's save moved the version under this coordinator; anything
+        else that moved it (another coordinator's claim) still means letting go.
+        """
+        stored = await self._store.get(state.id)
+        mine = state.steps[index]
+        theirs = stored.steps[index]
+        if (
+            stored.status is not SagaStatus.RUNNING
+            or stored.step != index
+            or stored.owner != self.owner
+            or theirs.attempts != mine.attempts
+            or theirs.early_reply is None
+        ):
+            raise _Lost
+        mine.early_reply = theirs.early_reply
+        state.version = stored.version
         return await self._save(state)
 
     async def _fail(

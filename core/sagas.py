@@ -278,6 +278,9 @@ class StepRecord:
         started_at: When the first attempt started.
         finished_at: When the action (or reply) last settled.
         deadline: When an awaited reply is due.
+        early_reply: A reply that came while the action was still running
+            (``{"result": ..., "failure": ...}``); it is applied as soon as
+            the action's outcome is saved.
     """
 
     name: str
@@ -289,6 +292,7 @@ class StepRecord:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     deadline: dt.datetime | None = None
+    early_reply: dict[str, Any] | None = None
 
 
 @attrs.define(kw_only=True)

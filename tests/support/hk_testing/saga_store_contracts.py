@@ -68,11 +68,13 @@ class SagaStoreContract:
             started_at=T0,
             finished_at=T0 + dt.timedelta(seconds=1),
             deadline=T0 + dt.timedelta(minutes=1),
+            early_reply={"result": {"ok": True}, "failure": None},
         )
         saved = await saga_store.save(created)
         assert saved.version == 2
         assert await saga_store.get(created.id) == saved
         assert saved.steps[0].result == {"reference": "r-1", "items": [1, 2]}
+        assert saved.steps[0].early_reply == {"result": {"ok": True}, "failure": None}
         assert saved.status is SagaStatus.COMPENSATING
         assert saved.steps[0].status is StepStatus.DONE
 

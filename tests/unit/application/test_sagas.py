@@ -483,3 +483,44 @@ async def test_inside_a_unit_of_work_steps_are_left_to_the_background_loop():
     assert await sagas.resume_due() == 1
     assert journal.calls == ["create", "reserve", "approve"]
     assert (await sagas.get("sag_in_unit")).status is SagaStatus.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "calls"),
+    [
+        ({"result": {"reference": "r1"}}, SagaStatus.COMPLETED, ["create", "approve"]),
+        ({"failure": "insufficient_credit"}, SagaStatus.COMPENSATED, ["create", "create:undo"]),
+    ],
+)
+async def test_a_reply_that_overtakes_the_actions_own_save_is_kept_and_applied(
+    reply, status, calls
+):
+    journal = Journal()
+    holder: dict[str, SagaCoordinator] = {}
+
+    async def ask_and_get_answered(ctx: StepContext) -> None:
+        # The other service answers before this action has returned.
+        early = await holder["sagas"].reply(ctx.saga_id, ctx.step, **reply)
+        assert early.steps[1].early_reply == {"result": None, "failure": None, **reply}
+        assert early.steps[1].status is StepStatus.RUNNING
+
+    definition = SagaDefinition(
+        "tests.Order",
+        [
+            SagaStep(
+                "create", action=journal.action("create"), compensation=journal.action("create")
+            ),
+            SagaStep("reserve", action=ask_and_get_answered, awaits_reply=True),
+            SagaStep("approve", action=journal.action("approve")),
+        ],
+    )
+    sagas = holder["sagas"] = coordinator(definition)
+    state = await sagas.start(definition, {})
+    assert state.status is status
+    assert journal.calls == calls
+    assert state.steps[1].early_reply is None
+    assert state.steps[1].attempts == 1
+    if status is SagaStatus.COMPLETED:
+        assert state.results["reserve"] == {"reference": "r1"}
+    else:
+        assert state.failure == "insufficient_credit"
