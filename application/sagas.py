@@ -442,6 +442,8 @@ class SagaCoordinator:
 
     async def run_forever(self) -> None:
         """Resume due instances until cancelled; a failing look is logged and retried later."""
+        # A fresh event for each run: an asyncio.Event belongs to the loop that first waits on it.
+        self._wake = asyncio.Event()
         pause = self._poll_interval
         while True:
             try:
