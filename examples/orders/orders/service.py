@@ -353,7 +353,9 @@ def build_app(settings: Settings) -> Litestar:  # noqa: PLR0915 - the compositio
     @get("/order-history/{customer_id:str}")
     async def order_history(customer_id: str) -> dict[str, Any]:
         async def read(uow: UnitOfWork) -> list[OrderHistoryRow]:
-            query = Query(OrderHistoryRow).where(OrderHistoryRow.customer_id == customer_id)
+            query = Query(OrderHistoryRow).where(
+                OrderHistoryRow.customer_id == customer_id  # type: ignore[arg-type]
+            )
             return await uow.repository(OrderHistoryRow).find(query)
 
         rows = sorted(await orders.uow_factory.run(read), key=lambda r: r.placed_position)
