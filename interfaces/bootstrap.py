@@ -329,7 +329,7 @@ class Service:
     def __init__(self, container: RootContainer, models: Sequence[type[Any]]) -> None:
         self.container = container
         self._user_model: type[Any] | None = None
-        self._background: list[OutboxRelay | ConsumerRunner] = []
+        self._background: list[OutboxRelay | ConsumerRunner | ProjectionRunner] = []
         self.models = tuple(models)
         # Making a repository does no I/O (the MongoDB client connects lazily).
         self.repositories: dict[type[Any], Repository[Any]] = {
@@ -406,12 +406,14 @@ class Service:
         return reports
 
     async def start_background(self) -> None:
-        """Start the outbox relay, the consumers and the saga coordinator's resume loop.
+        """Start the outbox relay, the consumers, the projections and the sagas' resume loop.
 
         The relay runs unless ``broker.relay`` is off, the consumers that have
-        topics, and the resume loop when sagas are registered (in the
-        ``sagas`` slot or on the coordinator). The MongoDB outbox's and saga
-        store's indexes are created first, outside any transaction.
+        topics, the projection runner (catching up, then following the event
+        log) when projections are registered, and the resume loop when sagas
+        are registered (in the ``sagas`` slot or on the coordinator). The
+        MongoDB outbox's and saga store's indexes are created first, outside
+        any transaction.
         """
         container = self.container
         store = container.outbox_store()
@@ -421,6 +423,9 @@ class Service:
         if container.settings().broker.relay:
             self._background.append(container.outbox_relay())
         self._background += [c for c in container.consumers() if c.topics]
+        runner = container.projection_runner()
+        if runner.projections:
+            self._background.append(runner)
         for worker in self._background:
             await worker.start()
         coordinator = container.saga_coordinator()

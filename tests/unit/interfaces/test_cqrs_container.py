@@ -104,3 +104,26 @@ async def test_handlers_registered_in_a_container_handle_messages_end_to_end():
     # The event store shares the unit of work's store: the projection's rows are there.
     rows = container.memory.store().table("es_balances").documents
     assert rows["acc_1"]["balance"] == Decimal("4.00")
+
+
+async def test_the_service_runs_registered_projections_in_the_background():
+    import anyio
+
+    from hexkernel.interfaces.bootstrap import Service
+
+    container = RootContainer.from_settings(Settings())
+    wire_accounts(container)
+    service = Service(container, [])
+    await service.start_background()
+    try:
+        await container.command_bus().dispatch(Open(account_id="acc_9", owner="Bo"))
+        await container.command_bus().dispatch(Deposit(account_id="acc_9", amount=Decimal("2.50")))
+        rows = container.memory.store().table("es_balances").documents
+        with anyio.fail_after(5):
+            while rows.get("acc_9", {}).get("balance") != Decimal("2.50"):
+                await anyio.sleep(0.01)
+                rows = container.memory.store().table("es_balances").documents
+    finally:
+        await service.stop_background()
+    runner = container.projection_runner()
+    assert await runner.checkpoint(runner.projections[0]) == 2
