@@ -35,6 +35,12 @@ round with any failed request (a socket error, a status other than the
 expected one, or a POST that stored nothing) fails the test: its figures
 would not be about the same work.
 
+Last, ``test_in_process`` runs ``asgi_interleaved.py``: both apps in one
+process, called as ASGI apps and alternating request by request, with the
+thread's CPU time taken around each call. It leaves out the server and the
+kernel (the same for both) and is far less sensitive to the machine's load
+than the rounds over HTTP.
+
 Settings (environment variables): ``HK_BENCH_HTTP_ROUNDS`` (rounds per app
 and route, default 10), ``HK_BENCH_HTTP_SECONDS`` (seconds per round,
 default 3; short rounds keep each pair close in time, so a change in the
