@@ -137,6 +137,7 @@ class Cluster:
             "HEXKERNEL_BROKER__RELAY_LEASE_SECONDS": "3",
             "HEXKERNEL_BROKER__REDELIVER_AFTER_SECONDS": "5",
             "HEXKERNEL_SAGAS__POLL_SECONDS": "0.2",
+            "HEXKERNEL_SAGAS__LEASE_SECONDS": "5",
             "HEXKERNEL_LOG_LEVEL": "WARNING",
         }
         self.customers = ServiceProcess(
@@ -497,3 +498,44 @@ def test_ten_concurrent_orders_survive_the_customers_service_killed_and_restarte
     assert answered == dict.fromkeys(order_ids, 1)  # one answer per order, none repeated
     assert cluster.customers.starts == 2
     cluster.check_history(customer["id"], order_ids)
+
+
+def test_every_order_is_settled_when_the_orders_service_is_killed_and_restarted(own_cluster):
+    cluster = own_cluster
+    customer = cluster.post_customer("Frances", "100.00")
+
+    def place() -> str | None:
+        try:
+            return cluster.post_order(customer["id"], "20.00")["id"]
+        except httpx.TransportError:
+            return None  # the service died under the request, or was down
+
+    with ThreadPoolExecutor(10) as pool:
+        placing = [pool.submit(place) for _ in range(10)]
+        seen = wait_until(
+            lambda: (version := cluster.customer(customer["id"])["version"]) >= 2 and version,
+            timeout=SETTLE,
+            what="a first reservation",
+        )
+        cluster.orders.kill()
+        time.sleep(0.5)
+        cluster.orders.start()
+        answered = {order_id for future in placing if (order_id := future.result())}
+    assert seen < 11, "the service was killed after every order was answered"
+    # The orders the service stored, whether or not their request was answered: the
+    # projection lists every one of them once it has caught up.
+    history = wait_until(
+        lambda: (h := cluster.history(customer["id"]))["checkpoint"] == h["log_position"] and h,
+        timeout=30,
+        what="the order-history projection to catch up",
+    )
+    stored = [row["order_id"] for row in history["orders"]]
+    assert answered <= set(stored)
+    counts = outcomes(cluster, stored)
+    approved = min(len(stored), 5)
+    rejected = len(stored) - approved
+    assert counts == collections.Counter({"APPROVED": approved, "REJECTED": rejected})
+    customer_now = cluster.check_credit(customer["id"], stored)
+    assert Decimal(customer_now["available_credit"]) == Decimal("100.00") - 20 * approved
+    assert cluster.orders.starts == 2
+    cluster.check_history(customer["id"], stored)
