@@ -288,7 +288,7 @@ async def resume_orders(orders: Orders, sagas: SagaCoordinator) -> int:
     return len(found)
 
 
-def build_app(settings: Settings) -> Litestar:  # noqa: PLR0915 - the composition root
+def build_app(settings: Settings) -> Litestar:
     """The orders app for ``settings`` (``mongo.*``, ``broker.*``, ``sagas.*``, ``orders.*``)."""
     if settings.service == Settings().service:
         settings = attrs.evolve(settings, service="orders")
@@ -319,15 +319,13 @@ def build_app(settings: Settings) -> Litestar:  # noqa: PLR0915 - the compositio
     event_store = container.event_store()
 
     @asynccontextmanager
-    async def background(_: Litestar) -> AsyncIterator[None]:
+    async def resume(_: Litestar) -> AsyncIterator[None]:
+        # The service's lifespan already runs the relay, the consumer, the saga
+        # loop and the projection runner; this begins the unfinished orders' sagas.
         resumed = await resume_orders(orders, sagas)
         if resumed:
             log.info("%d unfinished orders: their sagas were begun again", resumed)
-        await runner.start()
-        try:
-            yield
-        finally:
-            await runner.stop()
+        yield
 
     @post("/orders", status_code=201)
     async def place_order(data: Any) -> dict[str, Any]:
@@ -408,7 +406,7 @@ def build_app(settings: Settings) -> Litestar:  # noqa: PLR0915 - the compositio
             get_saga,
             list_sagas,
         ],
-        lifespan=[background],
+        lifespan=[resume],
     )
 
 
