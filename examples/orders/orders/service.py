@@ -12,7 +12,6 @@ begins a CancelOrderSaga. At start-up, every order left ``PENDING`` or
 it), which covers a crash between storing an order and beginning its saga.
 """
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,10 +50,10 @@ from examples.orders.orders.sagas import (
 )
 from hexkernel.application import ProjectionRunner, SagaCoordinator
 from hexkernel.core import Query
-from hexkernel.core.errors import ErrorItem, InfrastructureError, NotFound, ValidationError
+from hexkernel.core.errors import ErrorItem, NotFound, ValidationError
 from hexkernel.core.ports.event_store import StoredEvent
 from hexkernel.core.ports.unit_of_work import UnitOfWork
-from hexkernel.core.sagas import SagaState, SagaStatus, StepStatus
+from hexkernel.core.sagas import SagaState, SagaStatus
 from hexkernel.interfaces.bootstrap import RootContainer, Service
 from hexkernel.interfaces.config import Settings, load_settings
 from hexkernel.interfaces.http.app import create_app
@@ -205,16 +204,6 @@ class OrderHistoryProjection:
             await rows.delete(row.id)
 
 
-_EARLY_REPLY_LOOKS = 25
-
-
-class EarlyReply(InfrastructureError):
-    """An answer arrived while the step that waits for it was still running."""
-
-    def __init__(self, saga_id: str, step: str) -> None:
-        super().__init__(f"saga {saga_id} is not yet waiting at {step}: deliver again later")
-
-
 @attrs.frozen
 class Replies:
     """The consumer of the customers service's events: answers go to the waiting sagas."""
@@ -223,33 +212,16 @@ class Replies:
     sagas: SagaCoordinator
 
     async def _reply(self, saga_id: str, step: str, **answer: Any) -> None:
-        """Hand the answer to the saga, once its step is really waiting for it.
+        """Hand the answer to the saga.
 
-        The answer can overtake the saga: the customers service may reply
-        before the coordinator has saved the step as waiting (the command left
-        with the step's transaction). Such an answer is held here, looking
-        again for a few seconds; if the step still runs after that, the
-        handler fails and the broker delivers the answer again later.
+        The coordinator ignores an answer nobody waits for (a redelivery), and
+        keeps one that overtook the step's own save (the customers service can
+        answer before the coordinator has recorded that the step waits).
         """
-        pause = 0.02
-        for _ in range(_EARLY_REPLY_LOOKS):
-            try:
-                state = await self.sagas.reply(saga_id, step, **answer)
-            except NotFound:
-                log.info("no saga %s waits for %s: the answer is ignored", saga_id, step)
-                return
-            record = state.current
-            running = (
-                state.status is SagaStatus.RUNNING
-                and record is not None
-                and record.name == step
-                and record.status in {StepStatus.PENDING, StepStatus.RUNNING}
-            )
-            if not running:
-                return
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.5)
-        raise EarlyReply(saga_id, step)
+        try:
+            await self.sagas.reply(saga_id, step, **answer)
+        except NotFound:
+            log.info("no saga %s waits for %s: the answer is ignored", saga_id, step)
 
     async def reserved(self, event: CreditReserved) -> None:
         """Credit is reserved: the CreateOrderSaga approves the order."""
