@@ -7,21 +7,19 @@ objects made for that row, so their order does not matter. The walk runs
 in-process on the embedded store and over real HTTP against MongoDB.
 """
 
-import asyncio
 import itertools
 import json
-import socket
 import sys
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from litestar.testing import AsyncTestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "taskboard"))
 
+from hk_testing.servers import serve
 from taskboard.app import build_app
 
 from hexkernel.interfaces.config import load_settings
@@ -38,12 +36,6 @@ def _settings(**env):
         config_file=Path(__file__).with_name("fuzz_cfg.yml"),
         environ={"HEXKERNEL_AUTH__ADMIN__PASSWORD": ADMIN_PASSWORD, **env},
     )
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class World:
@@ -282,24 +274,12 @@ async def world(anyio_backend, store, request):  # noqa: ARG001 - anyio runs it 
     uri = request.getfixturevalue("mongo_uri")
     database = f"hk_matrix_{uuid.uuid4().hex}"
     app = build_app(_settings(HEXKERNEL_MONGO__URI=uri, HEXKERNEL_MONGO__DATABASE=database))
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    serving = asyncio.create_task(server.serve())
-    for _ in range(300):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "uvicorn did not start"
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+        async with serve(app, client_timeout=20) as client:
             w = World(client)
             await w.setup()
             yield w
     finally:
-        server.should_exit = True
-        await serving
         from pymongo import MongoClient
 
         with MongoClient(uri) as mongo:

@@ -7,22 +7,16 @@ authentication, plus ``GET /me`` (authenticated callers only, echoing the
 principal). :func:`serve` runs any ASGI app under uvicorn on a free port.
 """
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Request, get
@@ -41,6 +35,7 @@ from hexkernel.interfaces.http.app import create_app
 from hexkernel.interfaces.http.auth import requires_authentication
 from hexkernel.interfaces.http.resources import Resource
 from hk_testing.models import FAST_HASHER, Task, User
+from hk_testing.servers import free_port, serve
 
 __all__ = (
     "AUDIENCE",
@@ -65,12 +60,6 @@ CLIENT_SECRETS = {
     "web": "web-secret-1a2b3c4d",
     "odd": "p+q:r/s %zz",  # characters that HTTP Basic clients encode differently
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class KeyFiles:
@@ -174,29 +163,6 @@ class SecurityApp:
 
 def build_security_app(settings: Settings, *, users: bool = True) -> SecurityApp:
     return SecurityApp(settings, users=users)
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any, **config: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Run ``app`` under uvicorn on a free port; yield an httpx client for it.
-
-    ``config`` overrides uvicorn's options (``log_level``, ``log_config``, ...).
-    """
-    port = free_port()
-    options: dict[str, Any] = {"log_level": "warning", "lifespan": "on", **config}
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
-    serving = asyncio.create_task(server.serve())
-    for _ in range(250):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await serving
 
 
 def forge(
