@@ -23,6 +23,7 @@ from litestar.params import FromPath
 
 from hexkernel.core.access import Rule, access_of
 from hexkernel.core.actions import ActionSpec, actions_of
+from hexkernel.core.converters import HashPassword, is_password_hash
 from hexkernel.core.errors import (
     AccessDenied,
     AuthenticationRequired,
@@ -140,6 +141,11 @@ class _Handlers:
         self.aggregate_timeout_ms = settings.http.aggregate_timeout_ms
         self.hooks = resource.hooks
         self.access = access_of(resource.model)
+        self.hashed = frozenset(
+            f.name
+            for f in self.info.fields
+            if any(isinstance(c, HashPassword) for c in f.spec.converters)
+        )
         self.actions = actions_of(resource.model)
         self.references = tuple(
             (f.name, f.spec.reference.__model__.collection)
@@ -194,6 +200,26 @@ class _Handlers:
     def _permit(self, rule: Rule, item: Any) -> None:
         if not rule.permits(current_principal(), item):
             raise self._refuse()
+
+    def _no_hashes(self, body: Any) -> list[ErrorItem]:
+        """Password fields take the password: a client may not send a ready-made hash.
+
+        The Model keeps a value that already is a hash (that is how stored
+        objects load), so without this check a client could store any
+        password, bypassing the field's rules.
+        """
+        if not self.hashed or not isinstance(body, dict):
+            return []
+        return [
+            ErrorItem(name, "invalid", "send the password itself, not a hash")
+            for name in self.hashed
+            if isinstance(body.get(name), str) and is_password_hash(body[name])
+        ]
+
+    def _refuse_hashes(self, body: Any) -> None:
+        problems = self._no_hashes(body)
+        if problems:
+            raise ValidationError(problems, self.info.name)
 
     def _check_fields(self, sent: Any, item: Any, current: Any = None) -> None:
         """Refuse values of fields the caller may not set (unchanged values pass on updates)."""
@@ -285,6 +311,7 @@ class _Handlers:
         body = await self._body(request, _JSON_TYPES)
         if isinstance(body, list):
             return await self._create_many(request, body)
+        self._refuse_hashes(body)
         item = self.model.from_dict(body, writable_only=True)
         self._permit(self.access.create, item)
         self._check_fields(body, item)
@@ -298,6 +325,10 @@ class _Handlers:
     ) -> Response[Any]:
         items, errors = [], []
         for index, body in enumerate(bodies):
+            hashes = self._no_hashes(body)
+            if hashes:
+                errors.extend({**e.as_dict(), "index": index} for e in hashes)
+                continue
             try:
                 items.append(self.model.from_dict(body, writable_only=True))
             except ValidationError as exc:
@@ -366,6 +397,7 @@ class _Handlers:
                 "", "invalid_type", "must be a JSON object", self.info.name
             )
         self._decide(self.access.update)
+        self._refuse_hashes(body)
         expected, from_header = self._expected(request, key, body)
         current = await self.repository.get(key)
         self._permit(self.access.update, current)
@@ -386,6 +418,7 @@ class _Handlers:
             for name in patch_body
             if name in self.info.by_name and self.info.by_name[name].read_only
         ]
+        problems += self._no_hashes(patch_body)
         if problems:
             raise ValidationError(problems, self.info.name)
         self._decide(self.access.update)

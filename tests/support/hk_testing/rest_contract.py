@@ -292,6 +292,22 @@ class TestWriting:
         )
 
 
+    async def test_a_password_field_refuses_a_ready_made_hash(self, client):
+        import argon2
+
+        ready = argon2.PasswordHasher().hash("x")
+        user = {"email": "h@example.com", "name": "H", "password": ready}
+        body = assert_problem(await client.post("/users", json=user), 400, "validation_error")
+        assert [(e["field"], e["code"]) for e in body["errors"]] == [("password", "invalid")]
+        bulk = assert_problem(
+            await client.post("/users", json=[{**user, "password": "long secret"}, user]),
+            400,
+            "validation_error",
+        )
+        assert [(e["field"], e["index"]) for e in bulk["errors"]] == [("password", 1)]
+        assert "$argon2id$" not in body["detail"] + json.dumps(body["errors"])
+
+
 class TestRequestIds:
     async def test_every_response_carries_a_request_id(self, client):
         echoed = await client.get("/tasks", headers={"X-Request-ID": "abc-123"})
