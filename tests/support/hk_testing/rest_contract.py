@@ -291,7 +291,6 @@ class TestWriting:
             "invalid_query",
         )
 
-
     async def test_a_password_field_refuses_a_ready_made_hash(self, client):
         import argon2
 
