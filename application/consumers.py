@@ -29,7 +29,6 @@ consumer needs).
 """
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -38,6 +37,7 @@ from typing import Any
 
 import tenacity
 
+from hexkernel.application._background import BackgroundWorker
 from hexkernel.application.dispatcher import EventDispatcher
 from hexkernel.application.middleware import using_unit_of_work
 from hexkernel.application.outbox import Outbox
@@ -57,7 +57,7 @@ MessageHandler = Callable[[Any], Awaitable[Any]]
 """An async callable taking one consumed message (its class is the registry's)."""
 
 
-class ConsumerRunner:
+class ConsumerRunner(BackgroundWorker):
     """Consumes topics as a group, handling each message once in effect.
 
     Args:
@@ -251,17 +251,9 @@ class ConsumerRunner:
                 continue
             pause = 0.1
 
-    async def start(self) -> None:
-        """Run :meth:`follow` in the background."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(
-                self.follow(), name=f"hexkernel-consumer-{self._group}"
-            )
+    def _task_name(self) -> str:
+        return f"hexkernel-consumer-{self._group}"
 
     async def stop(self) -> None:
         """Stop consuming (a message being handled rolls back and will be delivered again)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await super().stop()

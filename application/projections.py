@@ -24,6 +24,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+from hexkernel.application._background import BackgroundWorker
 from hexkernel.core.errors import ConcurrencyConflict, DuplicateKey, NotFound
 from hexkernel.core.model import Model
 from hexkernel.core.ports.event_store import EventStore, StoredEvent
@@ -58,7 +59,7 @@ class Projection(Protocol):
         ...
 
 
-class ProjectionRunner:
+class ProjectionRunner(BackgroundWorker):
     """Feeds the global log to projections, each with its own checkpoint.
 
     Args:
@@ -190,15 +191,9 @@ class ProjectionRunner:
                     await asyncio.wait_for(self._wake.wait(), self._poll)
                 self._wake.clear()
 
-    async def start(self) -> None:
-        """Run :meth:`follow` in the background."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.follow(), name="hexkernel-projections")
+    def _task_name(self) -> str:
+        return "hexkernel-projections"
 
     async def stop(self) -> None:
         """Stop following (the current batch rolls back if it has not committed)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await super().stop()

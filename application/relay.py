@@ -28,6 +28,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from hexkernel.application._background import BackgroundWorker
 from hexkernel.core.ports.message_broker import MessageBroker
 from hexkernel.core.ports.outbox import OutboxMessage, OutboxStore
 
@@ -43,7 +44,7 @@ def _default_owner() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundWorker):
     """Moves messages from the outbox store to the broker.
 
     Args:
@@ -151,15 +152,9 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), self._poll)
                 self._wake.clear()
 
-    async def start(self) -> None:
-        """Run :meth:`follow` in the background."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.follow(), name="hexkernel-outbox-relay")
+    def _task_name(self) -> str:
+        return "hexkernel-outbox-relay"
 
     async def stop(self) -> None:
         """Stop relaying (a batch being published is left to its lease)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await super().stop()

@@ -5,6 +5,10 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Every helper module of the test support package gets pytest's assertion
+# messages, whichever test module imports it first.
+pytest.register_assert_rewrite("hk_testing")
+
 pytest_plugins = ("hk_testing.mongo_server", "hk_testing.redis_server")
 
 settings.register_profile("dev", max_examples=100, deadline=None)
