@@ -171,8 +171,7 @@ class AuthBench(http.Bench):  # type: ignore[misc, name-defined]
 
 @pytest.fixture(scope="module")
 def auth_bench(mongo_uri: str) -> Iterator[AuthBench]:
-    if http.shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed: the HTTP benchmark needs it (apt-get install wrk)")
+    http.require_wrk()
     with tempfile.TemporaryDirectory() as workdir:
         made = AuthBench(mongo_uri, Path(workdir))
         try:
