@@ -164,13 +164,10 @@ def _through_engine(
         collection.insert_many(documents)
     try:
         return list(collection.aggregate(stages))
-    except (
-        mongomock.OperationFailure,
-        NotImplementedError,
-        ValueError,
-        TypeError,
-        KeyError,
-    ) as exc:
+    except Exception as exc:
+        # The engine evaluates the caller's expressions in this process, and any of
+        # its exceptions (a division by zero, an expression it cannot parse) means
+        # that this pipeline cannot run here: the caller's to change, never a crash.
         raise InvalidAggregation(str(exc) or type(exc).__name__) from exc
 
 

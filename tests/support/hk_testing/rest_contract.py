@@ -609,6 +609,14 @@ class TestSearchAndAggregate:
     async def test_malformed_pipelines_are_400(self, client, params):
         assert_problem(await client.get("/articles/aggregate", params=params), 400, "invalid_query")
 
+    async def test_an_expression_that_fails_on_the_data_is_400(self, client):
+        await store_articles(client)
+        params = pipeline({"$addFields": {"a": {"$divide": [1, 0]}}})
+        body = assert_problem(
+            await client.get("/articles/aggregate", params=params), 400, "invalid_query"
+        )
+        assert body["errors"][0]["field"] == "pipeline"
+
     async def test_aggregations_never_reveal_an_excluded_field(self, client):
         await store_articles(client)
         attempts = [
