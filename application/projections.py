@@ -96,14 +96,25 @@ class ProjectionRunner(BackgroundWorker):
         """Run ``projection`` too (before :meth:`start`)."""
         self._projections.append(projection)
 
-    async def checkpoint(self, projection: Projection) -> int:
-        """The position of the last event ``projection`` has handled."""
-        async with self._uow_factory() as uow:
-            try:
-                found = await uow.repository(ProjectionCheckpoint).get(projection.name)
-            except NotFound:
-                return 0
-            return found.position
+    async def checkpoint(self, projection: Projection, *, uow: UnitOfWork | None = None) -> int:
+        """The position of the last event ``projection`` has handled.
+
+        Pass the ``uow`` the read model is read through to have the two agree:
+        read the checkpoint first, then the rows, in that one unit of work. The
+        rows then reflect at least every event up to the checkpoint (the same
+        snapshot on MongoDB; later, never earlier, on a store without
+        snapshots). Read on their own, a batch can commit in between, and a
+        caller comparing the checkpoint with the log's last position would take
+        rows read before the batch for rows that are up to date.
+        """
+        if uow is None:
+            async with self._uow_factory() as own:
+                return await self.checkpoint(projection, uow=own)
+        try:
+            found = await uow.repository(ProjectionCheckpoint).get(projection.name)
+        except NotFound:
+            return 0
+        return found.position
 
     async def step(self, projection: Projection) -> int:
         """Handle the next batch of events in one unit of work; return how many there were.

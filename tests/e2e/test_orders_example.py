@@ -242,6 +242,25 @@ class Cluster:
 
         asyncio.run(send())
 
+    def journal(self) -> str:
+        """The orders service's log, counter, checkpoints and orders: shown when an invariant fails."""
+        with MongoClient(self.mongo_uri) as mongo:
+            db = mongo[self.databases["orders"]]
+            lines = [
+                f"counter: {list(db['hk_event_counter'].find())}",
+                f"checkpoints: {list(db['hk_projection_checkpoints'].find())}",
+            ]
+            lines += [
+                f"  event {e['position']} {e['stream_id']} v{e['version']} {e['type']}"
+                for e in db["hk_events"].find({}, sort=[("position", 1)])
+            ]
+            lines += [
+                f"  order {o['_id']} {o.get('state')} v{o.get('version')}"
+                for o in db["orders"].find()
+            ]
+            lines += [f"  row {r['_id']} {r.get('state')}" for r in db["order_history"].find()]
+        return "\n".join(lines)
+
     # ---------------------------------------------------------- invariants
     def check_credit(self, customer_id: str, order_ids: list[str]) -> dict[str, Any]:
         """Available = limit - APPROVED/CANCEL_PENDING totals; never below zero on the way."""
@@ -530,7 +549,7 @@ def test_every_order_is_settled_when_the_orders_service_is_killed_and_restarted(
         what="the order-history projection to catch up",
     )
     stored = [row["order_id"] for row in history["orders"]]
-    assert answered <= set(stored)
+    assert answered <= set(stored), (answered - set(stored), cluster.journal())
     counts = outcomes(cluster, stored)
     approved = min(len(stored), 5)
     rejected = len(stored) - approved

@@ -322,13 +322,19 @@ def build_app(settings: Settings) -> Litestar:
 
     @get("/order-history/{customer_id:str}")
     async def order_history(customer_id: str) -> dict[str, Any]:
-        async def read(uow: UnitOfWork) -> list[OrderHistoryRow]:
+        async def read(uow: UnitOfWork) -> tuple[int, list[OrderHistoryRow]]:
+            # The checkpoint first, then the rows, in one transaction: the rows
+            # reflect every event up to the checkpoint. The log's last position
+            # is read afterwards, so ``checkpoint == log_position`` means these
+            # rows are up to date with everything committed before the request.
+            checkpoint = await runner.checkpoint(history, uow=uow)
             query = Query(OrderHistoryRow).where(
                 OrderHistoryRow.customer_id == customer_id  # type: ignore[arg-type]
             )
-            return await uow.repository(OrderHistoryRow).find(query)
+            return checkpoint, await uow.repository(OrderHistoryRow).find(query)
 
-        rows = sorted(await orders.uow_factory.run(read), key=lambda r: r.placed_position)
+        checkpoint, found = await orders.uow_factory.run(read)
+        rows = sorted(found, key=lambda r: r.placed_position)
         return {
             "customer_id": customer_id,
             "orders": [
@@ -341,7 +347,7 @@ def build_app(settings: Settings) -> Litestar:
                 }
                 for r in rows
             ],
-            "checkpoint": await runner.checkpoint(history),
+            "checkpoint": checkpoint,
             "log_position": await event_store.last_position(),
         }
 

@@ -229,5 +229,39 @@ class ProjectionContract:
         assert await runner.checkpoint(projection) == 2
         assert (await read_model(es_backend))[next(iter(await read_model(es_backend)))][3] == 2
 
+    async def test_a_checkpoint_read_with_the_rows_agrees_with_them(self, es_backend):
+        """Checkpoint first, then the rows, in one unit: a batch committed between hides nothing."""
+        await write_history(es_backend, accounts=3, moves=3, seed=6)
+        projection = Balances()
+        runner = ProjectionRunner(es_backend.store, es_backend.uow_factory, batch_size=4)
+        await runner.step(projection)
+        log = await es_backend.store.read_all(limit=1000)
+
+        def missing(rows: dict[str, Any], checkpoint: int) -> dict[str, Any]:
+            """Accounts whose row does not show every event up to ``checkpoint``."""
+            wanted = expected_balances([e for e in log if e.position <= checkpoint])
+            return {
+                account: row
+                for account, row in wanted.items()
+                if account not in rows or rows[account][3] < row[3]
+            }
+
+        async def agreeing(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+            checkpoint = await runner.checkpoint(projection, uow=uow)
+            await runner.step(projection)  # another batch commits between the two reads
+            found = await uow.repository(BalanceRow).find(Query(BalanceRow))
+            return checkpoint, {
+                r.id: (r.owner, r.balance, r.movements, r.last_position) for r in found
+            }
+
+        checkpoint, rows = await es_backend.uow_factory.run(agreeing)
+        assert checkpoint == 4
+        assert missing(rows, checkpoint) == {}
+
+        # Read apart, rows first: the checkpoint claims a batch the rows do not show.
+        apart = await read_model(es_backend)
+        await runner.step(projection)
+        assert missing(apart, await runner.checkpoint(projection)) != {}
+
 
 PROJECTION_CONTRACTS: tuple[type, ...] = (ProjectionContract,)
