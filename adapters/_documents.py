@@ -38,6 +38,7 @@ from hexkernel.core.query import (
     SortKey,
     UpdateOp,
 )
+from hexkernel.core.writes import written
 
 __all__ = ("Collection", "DocumentRepository", "StorageOp", "storage_value", "utcnow")
 
@@ -190,6 +191,7 @@ class DocumentRepository(Generic[M]):
         self._clock = clock
         id_field = info.by_name["id"]
         self._id_ref = FieldRef("id", id_field.node, id_field)
+        self._id_node = id_field.node
 
     @property
     def model(self) -> type[M]:
@@ -290,6 +292,21 @@ class DocumentRepository(Generic[M]):
         )
         return [self._load(d, fields) for d in documents]
 
+    async def read_fields(
+        self, key: str, fields: frozenset[str], *, unfiltered: bool = False
+    ) -> dict[str, Any] | None:
+        """The stored values of top-level ``fields`` of one document; None if absent or hidden.
+
+        A lean read for hot paths that need a value or two (the per-request
+        user lookup of authentication): no query object, no Model, no partial
+        object; values are in storage form, missing fields are absent.
+        """
+        if not isinstance(key, str):
+            raise TypeError("a document key is a string")
+        where = self._where(Condition("id", Op.EQ, key, self._id_node), unfiltered)
+        found = await self._collection.find(where, (), 0, 1, fields)
+        return found[0] if found else None
+
     async def count(self, where: Expr | None = None, *, unfiltered: bool = False) -> int:
         """Count matching documents."""
         return await self._collection.count(self._where(where, unfiltered))
@@ -343,6 +360,7 @@ class DocumentRepository(Generic[M]):
         except BaseException:
             self._unstamp(item, *before)
             raise
+        await written(self._model, (item.id,))  # type: ignore[attr-defined]
         return item
 
     async def insert_many(self, items: Sequence[M]) -> list[M]:
@@ -363,6 +381,7 @@ class DocumentRepository(Generic[M]):
             for item, before in zip(items[start:], befores[start:], strict=True):
                 self._unstamp(item, *before)
             raise
+        await written(self._model, tuple(i.id for i in items))  # type: ignore[attr-defined]
         return items
 
     async def save(self, item: M) -> M:
@@ -384,6 +403,9 @@ class DocumentRepository(Generic[M]):
         except BaseException:
             self._unstamp(item, *before)
             raise
+        finally:
+            # Also when the outcome is unknown (a timeout): a spare eviction costs a read.
+            await written(self._model, (key,))
         if not replaced:
             self._unstamp(item, *before)
             raise await self._missing_or_conflict(key, expected, where)
@@ -394,7 +416,11 @@ class DocumentRepository(Generic[M]):
     ) -> None:
         """Delete one document, optionally only at ``expected_version``."""
         where = self._where(None, unfiltered)
-        if not await self._collection.delete(key, expected_version, where):
+        try:
+            deleted = await self._collection.delete(key, expected_version, where)
+        finally:
+            await written(self._model, (key,))
+        if not deleted:
             raise await self._missing_or_conflict(key, expected_version, where)
 
     async def update(
@@ -407,9 +433,12 @@ class DocumentRepository(Generic[M]):
         stay changed. Use a unit of work for all or nothing.
         """
         ops = self._storage_ops(changes)
-        return await self._collection.update(
-            self._where(where, unfiltered), ops, self._update_extra(self._clock())
-        )
+        try:
+            return await self._collection.update(
+                self._where(where, unfiltered), ops, self._update_extra(self._clock())
+            )
+        finally:
+            await written(self._model, None)  # which documents changed is not known
 
     async def update_one(
         self,
@@ -422,9 +451,12 @@ class DocumentRepository(Generic[M]):
         """Apply atomic field updates to one document and return it as stored afterwards."""
         ops = self._storage_ops(changes)
         where = self._where(None, unfiltered)
-        document = await self._collection.update_one(
-            key, expected_version, ops, self._update_extra(self._clock()), where
-        )
+        try:
+            document = await self._collection.update_one(
+                key, expected_version, ops, self._update_extra(self._clock()), where
+            )
+        finally:
+            await written(self._model, (key,))
         if document is None:
             raise await self._missing_or_conflict(key, expected_version, where)
         return self._load(document)

@@ -15,6 +15,7 @@ import tenacity
 
 from hexkernel.core.persistence import activate, deactivate
 from hexkernel.core.ports.repository import Repository
+from hexkernel.core.writes import CollectedWrites, collect_writes
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -33,6 +34,7 @@ class UnitOfWorkBase:
 
     _token: "Token[Any] | None" = None
     _collected: "tuple[Event, ...]" = ()
+    _writes: CollectedWrites | None = None
 
     def collect(self, *events: "Event") -> None:
         """Keep domain events raised in this transaction, to be dispatched after the commit."""
@@ -69,6 +71,7 @@ class UnitOfWorkBase:
     async def __aenter__(self) -> Self:
         await self._begin()
         self._token = activate(self)  # type: ignore[arg-type]
+        self._writes = collect_writes()
         return self
 
     async def __aexit__(
@@ -77,6 +80,9 @@ class UnitOfWorkBase:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        writes, self._writes = self._writes, None
+        if writes is not None:
+            writes.stop()
         if self._token is not None:
             deactivate(self._token)
             self._token = None
@@ -87,6 +93,10 @@ class UnitOfWorkBase:
                 await (self.commit() if exc is None else self.rollback())
         finally:
             await self._end()
+            if writes is not None:
+                # Caches evicted at the write may have read the old document
+                # again before the commit: evict once more now that it is over.
+                await writes.announce_again()
 
 
 async def run_with_retries(

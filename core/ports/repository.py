@@ -7,7 +7,7 @@ import attrs
 
 from hexkernel.core.query import Expr, Pipeline, Projection, Query, UpdateOp
 
-__all__ = ("IndexReport", "Repository")
+__all__ = ("FieldReader", "IndexReport", "Repository")
 
 M = TypeVar("M")
 
@@ -166,4 +166,26 @@ class Repository(Protocol[M]):
 
     def with_options(self, **options: Any) -> "Repository[M]":
         """Return a repository bound to the same store with adapter options (a session, say)."""
+        ...
+
+
+@runtime_checkable
+class FieldReader(Protocol):
+    """A repository that can read a few stored values of one document without building a Model.
+
+    Optional: code on a hot path (the per-request user lookup) uses it when
+    the repository offers it and falls back to :meth:`Repository.get` with a
+    projection otherwise.
+    """
+
+    async def read_fields(
+        self, key: str, fields: frozenset[str], *, unfiltered: bool = False
+    ) -> dict[str, Any] | None:
+        """The stored values of top-level ``fields`` of document ``key``.
+
+        Returns:
+            The values in storage form by field name (missing fields absent),
+            or ``None`` when no such document exists or a predefined filter
+            hides it.
+        """
         ...
