@@ -25,6 +25,7 @@ from typing import Any
 import argon2
 import attrs
 
+from hexkernel.application.principals import CacheEntry, PrincipalCache
 from hexkernel.core.errors import (
     HexkernelError,
     InvalidToken,
@@ -32,7 +33,7 @@ from hexkernel.core.errors import (
 )
 from hexkernel.core.model.converters import HashPassword, verify_password
 from hexkernel.core.persistence import bound_repository
-from hexkernel.core.ports.repository import Repository
+from hexkernel.core.ports.repository import FieldReader, Repository
 from hexkernel.core.ports.security import (
     RefreshRecord,
     RefreshTokenStore,
@@ -437,15 +438,23 @@ class Authenticator:
     obtained for itself (``client_credentials``: ``sub`` is a configured
     client id) skip the directory.
 
+    Lookups are remembered by a :class:`PrincipalCache` when one is given
+    (or made from ``principal_ttl``); the service evicts a user from it when
+    the user is written. The principal of a token is built once per verified
+    claims and user lookup, and the same object is returned while neither
+    changes, so that what is cached per principal downstream (row rules)
+    stays valid.
+
     Args:
         verifier: Verifies the token.
         users: The user directory, or ``None`` (resource-server mode: the
             token's claims are trusted as they are).
         clients: Ids of the local OAuth2 clients.
         roles_claim: Where the roles are in the claims (a dotted path).
-        principal_ttl: Seconds to remember a user lookup (0: look up on every
-            request, so a deleted user is refused at once).
-        clock: Monotonic seconds.
+        principal_ttl: Seconds to remember a user lookup when no ``cache`` is
+            given (0: look up on every request).
+        cache: The cache of user lookups (takes precedence over ``principal_ttl``).
+        clock: Monotonic seconds, for the cache made from ``principal_ttl``.
     """
 
     def __init__(
@@ -456,15 +465,20 @@ class Authenticator:
         clients: Collection[str] = (),
         roles_claim: str = "roles",
         principal_ttl: float = 0,
+        cache: PrincipalCache | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._verifier = verifier
         self._users = users
         self._clients = frozenset(clients)
         self._roles_claim = roles_claim
-        self._ttl = principal_ttl
-        self._clock = clock
-        self._seen: dict[str, tuple[float, Principal | None]] = {}
+        if cache is None and principal_ttl > 0:
+            cache = PrincipalCache(principal_ttl, clock=clock)
+        self.cache = cache
+        # Per verified claims (by identity: the token cache hands out the same
+        # object while it holds the token): the claims, the token's principal,
+        # the user lookup it was combined with, and the combination.
+        self._derived: dict[int, list[Any]] = {}
 
     async def authenticate(self, token: str) -> Principal:
         """Return the principal of a bearer ``token``.
@@ -475,31 +489,46 @@ class Authenticator:
             IssuerUnavailable: A remote issuer's keys cannot be fetched.
         """
         claims = await self._verifier.verify(token)
-        principal = principal_from_claims(claims, roles_claim=self._roles_claim)
-        subject = principal.subject
-        if subject is None:
-            raise InvalidToken("missing_claim")
-        if self._users is None:
+        derived = self._derived.get(id(claims))
+        if derived is None or derived[0] is not claims:
+            derived = self._derive(claims)
+        principal: Principal = derived[1]
+        users = self._users
+        if users is None:
             return principal
+        subject = principal.subject
         if principal.client_id == subject and subject in self._clients:
             return principal
-        current = await self._lookup(self._users, subject)
+        assert subject is not None  # noqa: S101 - _derive refused the token otherwise
+        entry = await self._lookup(users, subject)
+        if derived[2] is entry:
+            return derived[3]  # type: ignore[no-any-return]
+        current = entry[1]
         if current is None:
             raise InvalidToken("unknown_subject")
-        return attrs.evolve(principal, roles=current.roles)
+        combined = attrs.evolve(principal, roles=current.roles)
+        derived[2], derived[3] = entry, combined
+        return combined
 
-    async def _lookup(self, users: UserDirectory, subject: str) -> Principal | None:
-        if self._ttl <= 0:
-            return await users.principal(subject)
-        now = self._clock()
-        seen = self._seen.get(subject)
-        if seen is not None and seen[0] > now:
-            return seen[1]
-        found = await users.principal(subject)
-        if len(self._seen) > 10_000:  # noqa: PLR2004 - a bound on memory
-            self._seen.clear()
-        self._seen[subject] = (now + self._ttl, found)
-        return found
+    def _derive(self, claims: Mapping[str, Any]) -> list[Any]:
+        principal = principal_from_claims(claims, roles_claim=self._roles_claim)
+        if principal.subject is None:
+            raise InvalidToken("missing_claim")
+        derived = [claims, principal, None, None]
+        if len(self._derived) >= 10_000:  # noqa: PLR2004 - a bound on memory
+            self._derived.clear()
+        self._derived[id(claims)] = derived
+        return derived
+
+    async def _lookup(self, users: UserDirectory, subject: str) -> CacheEntry:
+        cache = self.cache
+        if cache is None:
+            return (0.0, await users.principal(subject))
+        entry = cache.get(subject)
+        if entry is not None:
+            return entry
+        generation = cache.generation
+        return cache.put(subject, await users.principal(subject), generation)
 
 
 class ModelUserDirectory:
@@ -542,6 +571,8 @@ class ModelUserDirectory:
                 raise ValueError(f"{model.__name__} has no field {name!r}")
         self._model = model
         self._roles_only = Query(model).only(roles_field).projection if roles_field else None
+        self._read = frozenset({roles_field or "id"})
+        self._reader: tuple[Any, bool] | None = None
         self._username = username_field
         self._password = password_field
         self._roles = roles_field
@@ -587,12 +618,33 @@ class ModelUserDirectory:
     async def principal(self, subject: str) -> Principal | None:
         """Return the current principal of user ``subject``, or ``None`` if it is gone.
 
-        Runs on every authenticated request, so it loads the roles alone.
+        Runs whenever the authenticator's cache misses (on every request
+        without one), so it reads the roles alone, by id, and with a
+        repository that offers it (:class:`FieldReader`, as both stores'
+        do) without building a query or a Model.
         """
+        repository = self._repository
+        known = self._reader
+        if known is None or known[0] is not repository:
+            # isinstance() against a Protocol is slow: once per repository.
+            known = self._reader = (repository, isinstance(repository, FieldReader))
+        if known[1]:
+            found = await repository.read_fields(subject, self._read, unfiltered=True)  # type: ignore[attr-defined]
+            if found is None:
+                return None
+            roles = found.get(self._roles) if self._roles is not None else None
+            return Principal(subject=subject, roles=_role_names(roles))
         same_id = self._model.id == subject
         if self._roles is None:
-            found = await self._repository.count(same_id, unfiltered=True)
-            return Principal(subject=subject) if found else None
+            found_count = await repository.count(same_id, unfiltered=True)
+            return Principal(subject=subject) if found_count else None
         query = Query(self._model, filter=same_id, limit=1, projection=self._roles_only)
-        users = await self._repository.find(query, unfiltered=True)
+        users = await repository.find(query, unfiltered=True)
         return self._principal(users[0]) if users else None
+
+
+def _role_names(stored: Any) -> frozenset[str]:
+    """The roles of a stored list of strings (anything else: none)."""
+    if not isinstance(stored, list):
+        return frozenset()
+    return frozenset(r for r in stored if isinstance(r, str))

@@ -15,7 +15,7 @@ provider::
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -25,13 +25,14 @@ from hexkernel.adapters._documents import utcnow
 from hexkernel.adapters.memory.broker import InMemoryBroker
 from hexkernel.adapters.memory.containers import InMemoryContainer
 from hexkernel.adapters.memory.event_store import InMemoryEventStore
+from hexkernel.adapters.memory.invalidation import InMemoryInvalidationChannel
 from hexkernel.adapters.memory.outbox import InMemoryInbox, InMemoryOutboxStore
 from hexkernel.adapters.memory.saga_store import InMemorySagaStore
 from hexkernel.adapters.mongo.containers import MongoContainer
 from hexkernel.adapters.mongo.event_store import MongoEventStore
 from hexkernel.adapters.mongo.outbox import MongoInbox, MongoOutboxStore
 from hexkernel.adapters.mongo.saga_store import MongoSagaStore
-from hexkernel.adapters.redis import RedisBroker
+from hexkernel.adapters.redis import RedisBroker, RedisInvalidationChannel
 from hexkernel.adapters.security import (
     InMemoryRefreshTokenStore,
     JwtIssuer,
@@ -57,12 +58,15 @@ from hexkernel.application import (
     UnitOfWorkMiddleware,
 )
 from hexkernel.application.auth import Authenticator, ModelUserDirectory, OAuthClient, TokenService
+from hexkernel.application.principals import PrincipalCache
 from hexkernel.application.sagas import SagaCoordinator
 from hexkernel.core.errors import DuplicateKey
 from hexkernel.core.messages import registry
 from hexkernel.core.persistence import bind, unbind
+from hexkernel.core.ports.invalidation import InvalidationChannel
 from hexkernel.core.ports.repository import IndexReport, Repository
 from hexkernel.core.ports.security import TokenIssuer, UserDirectory
+from hexkernel.core.writes import on_written
 from hexkernel.interfaces.config import ConfigurationError, Settings, redacted
 
 __all__ = ("RootContainer", "Security", "Service")
@@ -124,6 +128,15 @@ def _clients(settings: Settings) -> list[OAuthClient]:
         ]
     except ValueError as exc:
         raise ConfigurationError({"auth.clients": str(exc)}) from None
+
+
+def _principal_invalidation(settings: Settings) -> InvalidationChannel:
+    """Where evictions of cached users go: Redis pub/sub when configured, else this process."""
+    url = settings.auth.principal_invalidation or settings.broker.broker_url
+    if url is None:
+        return InMemoryInvalidationChannel()
+    channel = f"{settings.broker.prefix}{settings.service}:principal-evictions"
+    return RedisInvalidationChannel.from_url(url.reveal(), channel=channel)
 
 
 def _no_metrics(metric: MessageMetric) -> None:
@@ -263,6 +276,7 @@ class RootContainer(containers.DeclarativeContainer):
         mongo=providers.Singleton(MongoRefreshTokenStore, mongo.database),
     )
     oauth_clients = providers.Singleton(_clients, settings)
+    principal_invalidation = providers.Singleton(_principal_invalidation, settings)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RootContainer":
@@ -329,6 +343,8 @@ class Service:
     def __init__(self, container: RootContainer, models: Sequence[type[Any]]) -> None:
         self.container = container
         self._user_model: type[Any] | None = None
+        self._principal_cache: PrincipalCache | None = None
+        self._forget_user_writes: Callable[[], None] | None = None
         self._background: list[OutboxRelay | ConsumerRunner | ProjectionRunner] = []
         self.models = tuple(models)
         # Making a repository does no I/O (the MongoDB client connects lazily).
@@ -359,12 +375,18 @@ class Service:
         else:
             directory = users
         clients = container.oauth_clients()
+        cache = None
+        if directory is not None and settings.auth.principal_cache_seconds > 0:
+            cache = PrincipalCache(
+                settings.auth.principal_cache_seconds, channel=container.principal_invalidation()
+            )
+        self._principal_cache = cache
         authenticator = Authenticator(
             container.token_verifier(),
             users=directory,
             clients=[c.client_id for c in clients],
             roles_claim=settings.auth.roles_claim,
-            principal_ttl=settings.auth.principal_cache_seconds,
+            cache=cache,
         )
         if settings.auth.mode == "resource_server":
             return Security(authenticator=authenticator)
@@ -393,6 +415,7 @@ class Service:
         log.info("starting %s with settings %s", settings.service, redacted(settings))
         if self.storage == "memory":
             log.warning("no mongo.uri configured: running on the embedded in-memory store")
+        await self._start_principal_cache(settings)
         reports = {}
         for model, repository in self.repositories.items():
             bind(model, repository)
@@ -448,6 +471,21 @@ class Service:
         self._background = []
         await self.container.broker().close()
 
+    async def _start_principal_cache(self, settings: Settings) -> None:
+        """Evict cached users when they are written, here and (by the channel) elsewhere."""
+        cache = self._principal_cache
+        if cache is None:
+            return
+        if self._user_model is not None:
+            self._forget_user_writes = on_written(self._user_model, cache.written)
+        else:
+            log.warning(
+                "the users are not a Model of this service: a change of a user reaches the "
+                "principal cache after up to %d s (auth.principal_cache_seconds)",
+                settings.auth.principal_cache_seconds,
+            )
+        await cache.start()
+
     async def _ensure_admin(self, settings: Settings) -> None:
         """Create the configured administrator (``auth.admin``) when no user has its e-mail."""
         admin = settings.auth.admin
@@ -474,6 +512,11 @@ class Service:
         """Unbind the Models and close the database client, if one was opened."""
         for model in self.models:
             unbind(model)
+        if self._forget_user_writes is not None:
+            self._forget_user_writes()
+            self._forget_user_writes = None
+        if self._principal_cache is not None:
+            await self._principal_cache.stop()
         if self.container.config.auth_mode() == "resource_server":
             await self.container.token_verifier().aclose()
         if self.storage == "mongo":

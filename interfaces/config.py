@@ -201,6 +201,13 @@ class AuthSettings:
 
     ``public_login`` lets token requests that name no client log users in
     (``password`` and ``refresh_token`` grants, as a public client).
+
+    ``principal_cache_seconds`` keeps each user lookup (existence and roles)
+    that long at most; a write of the user through the service's
+    repositories evicts it at once in this process, and in the service's
+    other processes through Redis pub/sub on ``principal_invalidation`` (a
+    Redis URL; by default the broker's, when the broker is on Redis). 0 reads
+    the user on every request (docs/security.md).
     """
 
     mode: str = attrs.field(
@@ -220,7 +227,8 @@ class AuthSettings:
     public_login: bool = True
     roles_claim: str = "roles"
     token_cache_seconds: int = attrs.field(default=60, validator=attrs.validators.ge(0))
-    principal_cache_seconds: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    principal_cache_seconds: int = attrs.field(default=60, validator=attrs.validators.ge(0))
+    principal_invalidation: Secret | None = attrs.field(default=None, validator=_broker_url)
 
     def __attrs_post_init__(self) -> None:
         if self.mode == "resource_server" and not self.jwks_url:

@@ -1,6 +1,7 @@
 """Ports: the Protocols the domain needs from the outside world, one module per role."""
 
 from hexkernel.core.ports.event_store import EventStore, Snapshot, StoredEvent
+from hexkernel.core.ports.invalidation import Eviction, InvalidationChannel
 from hexkernel.core.ports.message_broker import (
     BrokerUnavailable,
     Delivery,
@@ -8,7 +9,7 @@ from hexkernel.core.ports.message_broker import (
     Subscription,
 )
 from hexkernel.core.ports.outbox import Inbox, OutboxMessage, OutboxStore
-from hexkernel.core.ports.repository import IndexReport, Repository
+from hexkernel.core.ports.repository import FieldReader, IndexReport, Repository
 from hexkernel.core.ports.saga_store import SagaStore
 from hexkernel.core.ports.security import (
     RefreshRecord,
@@ -23,8 +24,11 @@ __all__ = (
     "BrokerUnavailable",
     "Delivery",
     "EventStore",
+    "Eviction",
+    "FieldReader",
     "Inbox",
     "IndexReport",
+    "InvalidationChannel",
     "MessageBroker",
     "OutboxMessage",
     "OutboxStore",

@@ -7,6 +7,7 @@ from hk_testing.models import FAST_HASHER, User
 from hk_testing.security import AUDIENCE, ISSUER, make_key_files
 
 from hexkernel.adapters.memory import InMemoryRepository, InMemoryStore
+from hexkernel.adapters.memory.invalidation import InMemoryInvalidationChannel, InvalidationHub
 from hexkernel.adapters.security import (
     InMemoryRefreshTokenStore,
     JwtIssuer,
@@ -22,8 +23,10 @@ from hexkernel.application.auth import (
     TokenService,
     hash_client_secret,
 )
+from hexkernel.application.principals import PrincipalCache
 from hexkernel.core.errors import InvalidToken
 from hexkernel.core.security import Principal
+from hexkernel.core.writes import on_written
 
 pytestmark = pytest.mark.anyio
 
@@ -449,3 +452,111 @@ async def test_a_directory_without_roles_only_checks_existence():
     assert (await directory.authenticate("ann@example.org", PASSWORD)).roles == frozenset()
     await users.delete(user.id)
     assert await directory.principal(user.id) is None
+
+
+# ------------------------------------------- the principal cache, evicted on writes
+class Counting:
+    """A user directory that counts its lookups."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.lookups = 0
+
+    async def authenticate(self, username, password):
+        return await self.directory.authenticate(username, password)
+
+    async def principal(self, subject):
+        self.lookups += 1
+        return await self.directory.principal(subject)
+
+
+@pytest.fixture
+def cached_world(ring):
+    made = World(ring)
+    made.counting = Counting(made.directory)
+    made.cache = PrincipalCache(60)
+    made.cached = Authenticator(made.verifier, users=made.counting, cache=made.cache)
+    remove = on_written(User, made.cache.written)
+    yield made
+    remove()
+
+
+async def test_a_cached_user_is_read_once_and_the_same_principal_is_returned(cached_world):
+    user = await cached_world.add_user()
+    token = (await cached_world.login()).access_token
+    first = await cached_world.cached.authenticate(token)
+    second = await cached_world.cached.authenticate(token)
+    assert first.subject == user.id
+    assert first.roles == frozenset({"user"})
+    assert second is first  # what is cached per principal downstream stays valid
+    assert cached_world.counting.lookups == 1
+
+
+async def test_a_deleted_user_is_refused_at_once_despite_the_cache(cached_world):
+    user = await cached_world.add_user()
+    token = (await cached_world.login()).access_token
+    await cached_world.cached.authenticate(token)
+    await cached_world.users.delete(user.id)
+    with pytest.raises(InvalidToken) as caught:
+        await cached_world.cached.authenticate(token)
+    assert caught.value.reason == "unknown_subject"
+
+
+async def test_a_demoted_user_loses_the_role_at_once_despite_the_cache(cached_world):
+    user = await cached_world.add_user(roles=("user", "admin"))
+    token = (await cached_world.login()).access_token
+    assert (await cached_world.cached.authenticate(token)).has_role("admin")
+    await cached_world.users.update_one(user.id, [User.roles.set(["user"])])
+    demoted = await cached_world.cached.authenticate(token)
+    assert demoted.roles == frozenset({"user"})
+    user = await cached_world.users.get(user.id)
+    user.roles = ["user", "admin"]
+    await cached_world.users.save(user)  # a replace counts as well
+    assert (await cached_world.cached.authenticate(token)).has_role("admin")
+
+
+async def test_a_bulk_update_of_users_evicts_everybody(cached_world):
+    await cached_world.add_user(roles=("user", "admin"))
+    token = (await cached_world.login()).access_token
+    await cached_world.cached.authenticate(token)
+    await cached_world.users.update(User.email == "ann@example.org", [User.roles.set(["user"])])
+    assert (await cached_world.cached.authenticate(token)).roles == frozenset({"user"})
+
+
+async def test_another_process_s_cache_is_evicted_through_the_channel(cached_world):
+    hub = InvalidationHub()
+    here = PrincipalCache(60, channel=InMemoryInvalidationChannel(hub))
+    there = PrincipalCache(60, channel=InMemoryInvalidationChannel(hub))
+    remove = on_written(User, here.written)  # only "here" sees the write itself
+    try:
+        for cache in (here, there):
+            await cache.start()
+        elsewhere = Authenticator(cached_world.verifier, users=cached_world.directory, cache=there)
+        user = await cached_world.add_user(roles=("user", "admin"))
+        token = (await cached_world.login()).access_token
+        assert (await elsewhere.authenticate(token)).has_role("admin")
+        await cached_world.users.update_one(user.id, [User.roles.set(["user"])])
+        assert not (await elsewhere.authenticate(token)).has_role("admin")
+        await cached_world.users.delete(user.id)
+        with pytest.raises(InvalidToken):
+            await elsewhere.authenticate(token)
+    finally:
+        remove()
+        await here.stop()
+        await there.stop()
+
+
+async def test_without_a_cache_every_request_reads_the_user(cached_world):
+    await cached_world.add_user()
+    token = (await cached_world.login()).access_token
+    uncached = Authenticator(cached_world.verifier, users=cached_world.counting)
+    await uncached.authenticate(token)
+    await uncached.authenticate(token)
+    assert cached_world.counting.lookups == 2
+
+
+async def test_the_direct_lookup_reads_the_roles_or_finds_nobody(cached_world):
+    user = await cached_world.add_user(roles=("user", "admin"))
+    found = await cached_world.directory.principal(user.id)
+    assert found == Principal(subject=user.id, roles={"user", "admin"})
+    assert await cached_world.directory.principal("usr_nobody") is None
