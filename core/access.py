@@ -35,7 +35,7 @@ stores run), which no general-purpose authorisation library produces.
 """
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -81,7 +81,15 @@ DENY = Decision(allowed=False)
 
 
 class Rule:
-    """Base of access rules; combine with ``|`` (either) and ``&`` (both)."""
+    """Base of access rules; combine with ``|`` (either) and ``&`` (both).
+
+    ``pure`` says that :meth:`decide` depends on the principal alone (no
+    clock, no context), so that its result may be remembered per principal;
+    the built-in rules are pure, a :class:`Predicate` or a rule of your own
+    is not, unless it says so.
+    """
+
+    pure: ClassVar[bool] = False
 
     def decide(self, model: type[Any], principal: Principal) -> Decision:
         """Whether ``principal`` may act on documents of ``model``, and on which."""
@@ -102,6 +110,8 @@ class Rule:
 class Anyone(Rule):
     """Everybody, anonymous callers included."""
 
+    pure: ClassVar[bool] = True
+
     def decide(self, model: type[Any], principal: Principal) -> Decision:  # noqa: ARG002
         """Always allowed."""
         return ALLOW
@@ -114,6 +124,8 @@ class Anyone(Rule):
 @attrs.frozen
 class Nobody(Rule):
     """Nobody at all (an operation closed to every caller)."""
+
+    pure: ClassVar[bool] = True
 
     def decide(self, model: type[Any], principal: Principal) -> Decision:  # noqa: ARG002
         """Never allowed."""
@@ -128,6 +140,8 @@ class Nobody(Rule):
 class Authenticated(Rule):
     """Any authenticated caller (a user or a client)."""
 
+    pure: ClassVar[bool] = True
+
     def decide(self, model: type[Any], principal: Principal) -> Decision:  # noqa: ARG002
         """Allowed when authenticated."""
         return ALLOW if principal.is_authenticated else DENY
@@ -140,6 +154,8 @@ class Authenticated(Rule):
 @attrs.frozen
 class Role(Rule):
     """A caller holding at least one of ``roles``."""
+
+    pure: ClassVar[bool] = True
 
     roles: frozenset[str] = attrs.field(converter=frozenset)
 
@@ -159,6 +175,8 @@ class Role(Rule):
 class Scope(Rule):
     """A caller whose token carries the OAuth2 ``scope``."""
 
+    pure: ClassVar[bool] = True
+
     scope: str
 
     def decide(self, model: type[Any], principal: Principal) -> Decision:  # noqa: ARG002
@@ -173,6 +191,8 @@ class Scope(Rule):
 @attrs.frozen
 class Owner(Rule):
     """The document's ``field`` equals the caller's subject (``Owner("id")``: oneself)."""
+
+    pure: ClassVar[bool] = True
 
     field: str = "owner"
 
@@ -224,6 +244,11 @@ class AnyOf(Rule):
 
     rules: tuple[Rule, ...]
 
+    @property
+    def pure(self) -> bool:  # type: ignore[override]
+        """Pure when every rule is."""
+        return all(rule.pure for rule in self.rules)
+
     def __or__(self, other: Rule) -> Rule:
         return AnyOf((*self.rules, other))
 
@@ -253,6 +278,11 @@ class AllOf(Rule):
     """Every rule allows."""
 
     rules: tuple[Rule, ...]
+
+    @property
+    def pure(self) -> bool:  # type: ignore[override]
+        """Pure when every rule is."""
+        return all(rule.pure for rule in self.rules)
 
     def __and__(self, other: Rule) -> Rule:
         return AllOf((*self.rules, other))
@@ -333,18 +363,49 @@ def access_of(model: type[Any]) -> Access:
     return declared if isinstance(declared, Access) else OPEN
 
 
+# Row restrictions of pure rules, per Model and principal (by identity: the
+# authenticator hands out the same principal object while the caller's token
+# and user lookup are unchanged). An entry holds its principal, so the id
+# cannot be reused while it is there.
+_ROWS: dict[tuple[type[Any], int], tuple[Principal, "Expr | None"]] = {}
+_ROWS_LIMIT = 10_000
+_PURE: dict[int, tuple[Rule, bool]] = {}
+
+
+def _is_pure(rule: Rule) -> bool:
+    known = _PURE.get(id(rule))
+    if known is None or known[0] is not rule:
+        known = _PURE[id(rule)] = (rule, bool(rule.pure))
+    return known[1]
+
+
 def rows_filter(model: type[Any]) -> Expr | None:
     """The row-level restriction of ``model`` for the current principal.
 
     Returns None when every row is visible; a caller allowed no row gets an
-    expression that matches nothing.
+    expression that matches nothing. The result of a pure rule is
+    remembered per principal.
     """
     rule = access_of(model).rows
     if rule is None:
         return None
-    decision = rule.decide(model, current_principal())
+    principal = current_principal()
+    pure = _is_pure(rule)
+    if pure:
+        key = (model, id(principal))
+        hit = _ROWS.get(key)
+        if hit is not None and hit[0] is principal:
+            return hit[1]
+    decision = rule.decide(model, principal)
+    where: Expr | None
     if decision.unconditional:
-        return None
-    if not decision.allowed:
-        return model.id.in_(())  # type: ignore[no-any-return]
-    return decision.where
+        where = None
+    elif not decision.allowed:
+        where = model.id.in_(())
+    else:
+        where = decision.where
+    if pure:
+        if len(_ROWS) >= _ROWS_LIMIT:
+            _ROWS.clear()
+        _ROWS[key] = (principal, where)
+    return where

@@ -141,3 +141,53 @@ class TestRowsFilter:
         with as_principal(ADMIN):
             stored = {n.id: n.text for n in await repo.find(Query(Note))}
         assert stored == {ann_note.id: "changed", bob_note.id: "b"}
+
+
+MOODS = {"open": True}
+
+
+class Moody(
+    Model,
+    prefix="moo",
+    access=Access(rows=Predicate(lambda _p, _i: True, where=lambda _m, _p: MOODS["open"])),
+):
+    """Rows decided by a custom predicate that reads the outside world."""
+
+    text: str = ""
+
+
+class TestRowsFilterCache:
+    def test_the_rows_of_a_pure_rule_are_computed_once_per_principal(self):
+        with as_principal(ANN):
+            first = rows_filter(Note)
+            assert rows_filter(Note) is first
+        twin = Principal(subject="usr_ann", roles={"user"})
+        with as_principal(twin):
+            again = rows_filter(Note)
+        assert again == first
+        assert again is not first  # another principal object: decided again
+
+    def test_each_principal_gets_its_own_rows(self):
+        with as_principal(ANN):
+            assert rows_filter(Note) == (Note.author == "usr_ann")
+        with as_principal(BOB):
+            assert rows_filter(Note) == (Note.author == "usr_bob")
+        with as_principal(ADMIN):
+            assert rows_filter(Note) is None
+        with as_principal(ANONYMOUS):
+            assert rows_filter(Note) == Note.id.in_(())
+
+    def test_rules_are_pure_unless_a_predicate_is_involved(self):
+        assert (Owner("author") | Role("admin")).pure
+        assert (Authenticated() & Scope("notes:read")).pure
+        assert not Predicate(lambda _p, _i: True).pure
+        assert not (Role("admin") | Predicate(lambda _p, _i: True)).pure
+
+    def test_a_predicate_is_asked_at_every_read(self):
+        with as_principal(ANN):
+            assert rows_filter(Moody) is None
+            MOODS["open"] = False
+            try:
+                assert rows_filter(Moody) == Moody.id.in_(())
+            finally:
+                MOODS["open"] = True
