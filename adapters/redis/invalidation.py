@@ -57,6 +57,11 @@ class RedisInvalidationChannel:
     def __repr__(self) -> str:
         return f"<RedisInvalidationChannel {self._channel!r}>"
 
+    @property
+    def client(self) -> "aioredis.Redis":
+        """The redis-py client."""
+        return self._client
+
     async def publish(self, keys: Sequence[str] | None) -> None:
         """``PUBLISH`` the keys (``None``: everything) to every subscribed process."""
         payload = json.dumps(list(keys) if keys is not None else None)
