@@ -6,15 +6,16 @@ same route unauthenticated.
 Three single-worker uvicorn servers share one database of the session's
 MongoDB server, and so the same documents:
 
-- ``authenticated``: the taskboard example as it is (``taskboard.app:app``),
+- ``authenticated``: the taskboard example as shipped (``taskboard.app:app``),
   with the auth settings at their defaults: a verified token is cached for
-  ``token_cache_seconds`` (60), and the user is read on every request
-  (``principal_cache_seconds`` 0), one more database round trip, so that a
-  deleted or demoted user is refused at once. ``Task``'s row rule (the
-  owner, or an admin) is added to the read.
-- ``cached``: the same example with ``principal_cache_seconds`` set to
-  ``PRINCIPAL_CACHE_SECONDS``: a user lookup is reused for that long, and a
-  deleted or demoted user keeps their access for as long.
+  ``token_cache_seconds`` (60), and a user lookup for
+  ``principal_cache_seconds`` (60), evicted as soon as the user is written
+  (so a deleted or demoted user is still refused at once). ``Task``'s row
+  rule (the owner, or an admin) is added to the read. The goal is measured
+  on this server.
+- ``per_request``: the same example with ``principal_cache_seconds`` 0: the
+  user is read on every request, one more database round trip (reported for
+  information; it is what ``test_http.py`` measures against its baseline).
 - ``open``: ``taskboard_open.py``, the example's ``Task`` on the same
   collection with no access rules, served by ``create_app`` without
   ``security=``: no token is read, no user is looked up, no row filter.
@@ -75,14 +76,15 @@ http = _load_sibling("test_http")
 
 GOAL = 0.9
 """The least throughput the authenticated route may reach, as a multiple of the open one's."""
-PRINCIPAL_CACHE_SECONDS = 5
 IN_PROCESS_REQUESTS = 400
-AUTHENTICATED = {"authenticated": "defaults", "cached": "principal cache"}
+AUTHENTICATED = {"authenticated": "as shipped", "per_request": "per-request lookup"}
 """The authenticated servers, each measured against the open one."""
+GOAL_SERVER = "authenticated"
+"""The server the goal is about; the other one is reported for information."""
 
 
 class AuthBench(http.Bench):  # type: ignore[misc, name-defined]
-    """The example twice (auth defaults, principal cache) and the open app, on one database."""
+    """The example twice (as shipped, per-request lookup) and the open app, on one database."""
 
     def __init__(self, uri: str, workdir: Path) -> None:
         super().__init__(uri, workdir)
@@ -98,11 +100,11 @@ class AuthBench(http.Bench):  # type: ignore[misc, name-defined]
             "HEXKERNEL_MONGO__DATABASE": self.databases["hexkernel"],
             "HEXKERNEL_LOG_LEVEL": "WARNING",
         }
-        cached = {"HEXKERNEL_AUTH__PRINCIPAL_CACHE_SECONDS": str(PRINCIPAL_CACHE_SECONDS)}
+        per_request = {"HEXKERNEL_AUTH__PRINCIPAL_CACHE_SECONDS": "0"}
         path = os.pathsep.join([str(http.EXAMPLE_DIR), str(HERE)])
         self.env = {
             "authenticated": example,
-            "cached": {**example, **cached},
+            "per_request": {**example, **per_request},
             "open": {**example, "PYTHONPATH": path},
         }
         first = http.Server("authenticated", http.EXAMPLE_DIR, "taskboard.app:app", example)
@@ -111,8 +113,8 @@ class AuthBench(http.Bench):  # type: ignore[misc, name-defined]
         self.token = http._sign_in(first.url)
         self.ids = http._seed_example(first.url, self.token)
         self.ids_file.write_text("\n".join(self.ids) + "\n")
-        self.servers["cached"] = http.Server(
-            "cached", http.EXAMPLE_DIR, "taskboard.app:app", self.env["cached"]
+        self.servers["per_request"] = http.Server(
+            "per_request", http.EXAMPLE_DIR, "taskboard.app:app", self.env["per_request"]
         )
         self.servers["open"] = http.Server("open", HERE, "taskboard_open:app", self.env["open"])
         for server in self.servers.values():
@@ -222,6 +224,8 @@ def _table(name: str, summary: dict[str, Any]) -> str:
             f"{app['p50_ms_median']:>7.1f} {app['requests']:>9}"
         )
     verdict = "met" if summary["rps_ratio"] >= GOAL else "MISSED"
+    if name != GOAL_SERVER:
+        verdict = f"{verdict}; for information, the goal is about the example as shipped"
     per_round = ", ".join(f"{r:.2f}" for r in summary["rps_ratio_rounds"])
     rows.append(
         f"  {name}/open: req/s x{summary['rps_ratio']:.2f} (goal >= x{GOAL:.2f}: {verdict}); "
@@ -247,14 +251,14 @@ def _run(name: str, bench: AuthBench, benchmark: Any, capsys: pytest.CaptureFixt
         sys.stdout.write(_table(name, measured))
 
 
-@pytest.mark.benchmark(group="http auth: GET /tasks/{id}, defaults")
-def test_item_auth_defaults(auth_bench, benchmark, capsys):
+@pytest.mark.benchmark(group="http auth: GET /tasks/{id}, as shipped")
+def test_item_auth_as_shipped(auth_bench, benchmark, capsys):
     _run("authenticated", auth_bench, benchmark, capsys)
 
 
-@pytest.mark.benchmark(group="http auth: GET /tasks/{id}, principal cache")
-def test_item_principal_cache(auth_bench, benchmark, capsys):
-    _run("cached", auth_bench, benchmark, capsys)
+@pytest.mark.benchmark(group="http auth: GET /tasks/{id}, per-request lookup")
+def test_item_per_request_lookup(auth_bench, benchmark, capsys):
+    _run("per_request", auth_bench, benchmark, capsys)
 
 
 @pytest.mark.benchmark(group="http auth: in process, ASGI only")
@@ -275,10 +279,10 @@ def test_item_in_process(auth_bench, benchmark, capsys):
     benchmark.pedantic(measure, rounds=1, iterations=1)
     benchmark.extra_info.update(measured)
     rows = ["\nIn process (ASGI calls, alternating per request): GET /tasks/{id}, CPU us/request"]
-    rows.append(f"  {'settings':<16} {'requests':>9} {'open':>7} {'auth':>7} {'ratio':>6}")
+    rows.append(f"  {'settings':<20} {'requests':>9} {'open':>7} {'auth':>7} {'ratio':>6}")
     for name, figures in measured.items():
         rows.append(
-            f"  {AUTHENTICATED[name]:<16} {figures['requests']:>9} "
+            f"  {AUTHENTICATED[name]:<20} {figures['requests']:>9} "
             f"{figures['mean_us']['open']:>7.0f} {figures['mean_us'][name]:>7.0f} "
             f"{figures['cpu_ratio']:>6.2f}"
         )
