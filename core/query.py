@@ -229,6 +229,26 @@ def _invalid(path: str, exc: Invalid) -> ValidationError:
     return ValidationError(items_from(exc, path))
 
 
+# The nullable and non-nullable variants of field types, made once: operands are
+# checked against them on every comparison, and attrs.evolve is the slow part of
+# that. Keyed by identity (the nodes belong to FieldInfos and live as long as
+# their Model); an entry holds its node, so an id cannot be reused meanwhile.
+_VARIANTS: dict[tuple[int, bool], tuple[TypeNode, TypeNode]] = {}
+_VARIANTS_LIMIT = 4096
+
+
+def _variant(node: TypeNode, *, nullable: bool) -> TypeNode:
+    if node.nullable is nullable:
+        return node
+    key = (id(node), nullable)
+    entry = _VARIANTS.get(key)
+    if entry is None or entry[0] is not node:
+        if len(_VARIANTS) >= _VARIANTS_LIMIT:
+            _VARIANTS.clear()
+        entry = _VARIANTS[key] = (node, attrs.evolve(node, nullable=nullable))
+    return entry[1]
+
+
 class FieldRef:
     """A reference to a Model field, as ``Task.priority`` returns it; builds expressions."""
 
@@ -273,7 +293,7 @@ class FieldRef:
 
     def _scalar(self, value: Any) -> Any:
         """A value compared with the field: nullable for equality, never a container check."""
-        return self._value(value, attrs.evolve(self._node, nullable=True))
+        return self._value(value, _variant(self._node, nullable=True))
 
     def _item_node(self) -> TypeNode:
         if self._node.kind not in (Kind.LIST, Kind.SET):
@@ -296,7 +316,7 @@ class FieldRef:
             raise ValidationError(
                 [ErrorItem(self._path, "invalid_query", "cannot be ordered against null")]
             )
-        return self._value(value, attrs.evolve(self._node, nullable=False))
+        return self._value(value, _variant(self._node, nullable=False))
 
     def __gt__(self, value: Any) -> Condition:
         return self._cond(Op.GT, self._ordered(value))

@@ -459,6 +459,9 @@ def storage_value(node: TypeNode, value: Any) -> Any:
     """
     if value is None:
         return None
+    kind = node.kind
+    if kind is Kind.STR or kind is Kind.INT or kind is Kind.BOOL:
+        return value  # stored as they are; the common operands of filters
     try:
         dump = _STORAGE_DUMPERS[node]
     except KeyError:

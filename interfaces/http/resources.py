@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import attrs
 from litestar import Request, Response, Router, delete, get, patch, post, put
@@ -33,7 +34,7 @@ from hexkernel.core.errors import (
 )
 from hexkernel.core.ports.repository import Repository
 from hexkernel.core.query import Expr
-from hexkernel.core.security import current_principal
+from hexkernel.core.security import Principal, current_principal
 from hexkernel.interfaces.http.openapi import (
     action_component,
     aggregate_parameters,
@@ -41,7 +42,7 @@ from hexkernel.interfaces.http.openapi import (
     operation_class,
 )
 from hexkernel.interfaces.http.problems import Problem
-from hexkernel.interfaces.http.query_params import parse_list_params, parse_pipeline
+from hexkernel.interfaces.http.query_params import ListParams, parse_list_params, parse_pipeline
 
 __all__ = ("WRITE_METHODS", "Hooks", "Resource", "resource_router")
 
@@ -147,6 +148,13 @@ class _Handlers:
             if any(isinstance(c, HashPassword) for c in f.spec.converters)
         )
         self.actions = actions_of(resource.model)
+        # The rule of every action, looked up once: _links asks them for every item.
+        self.action_rules = tuple(
+            (name, spec, self.access.action_rule(name)) for name, spec in self.actions.items()
+        )
+        self.list_params = _ListParamsCache(
+            resource.model, self.default_page_size, self.max_page_size
+        )
         self.references = tuple(
             (f.name, f.spec.reference.__model__.collection)
             for f in self.info.fields
@@ -154,7 +162,7 @@ class _Handlers:
         )
 
     # ------------------------------------------------------------ shapes
-    def _links(self, prefix: str, item: Any) -> dict[str, Any]:
+    def _links(self, prefix: str, item: Any, principal: Principal) -> dict[str, Any]:
         href = f"{prefix}{self.base}/{item.id}"
         links: dict[str, Any] = {
             "self": {"href": href},
@@ -164,17 +172,28 @@ class _Handlers:
             value = getattr(item, field_name)
             if value is not None:
                 links[field_name] = {"href": f"{prefix}{self.api}/{target}/{value}"}
-        principal = current_principal()
-        for name, spec in self.actions.items():
-            if spec.is_available(item) and self.access.action_rule(name).permits(principal, item):
+        for name, spec, rule in self.action_rules:
+            if spec.is_available(item) and rule.permits(principal, item):
                 links[name] = {"href": f"{href}/{name}", "method": "POST"}
         return links
 
     def represent(self, request: Request[Any, Any, Any], item: Any) -> dict[str, Any]:
         """The wire form of an item with its links."""
         body = item.to_dict()
-        body["_links"] = self._links(_prefix(request), item)
+        body["_links"] = self._links(_prefix(request), item, current_principal())
         return body
+
+    def represent_all(self, request: Request[Any, Any, Any], items: list[Any]) -> list[Any]:
+        """The wire forms of items with their links (one caller, one prefix for all)."""
+        prefix = _prefix(request)
+        principal = current_principal()
+        links = self._links
+        out = []
+        for item in items:
+            body = item.to_dict()
+            body["_links"] = links(prefix, item, principal)
+            out.append(body)
+        return out
 
     def _item_response(
         self, request: Request[Any, Any, Any], item: Any, status: int = 200
@@ -240,20 +259,14 @@ class _Handlers:
     # ------------------------------------------------------------- reads
     async def collection(self, request: Request[Any, Any, Any]) -> Response[Any]:
         restriction = self._decide(self.access.list_rule)
-        params = {key: request.query_params.getall(key) for key in request.query_params}
-        parsed = parse_list_params(
-            self.model,
-            params,
-            default_page_size=self.default_page_size,
-            max_page_size=self.max_page_size,
-        )
+        parsed = self.list_params.parse(request)
         query = parsed.query if restriction is None else parsed.query.where(restriction)
         items = await self.repository.find(query)
         total = await self.repository.count(query.filter)
         last = max(1, -(-total // parsed.page_size))
         links = _page_links(request, parsed.page, last)
         body = {
-            "_items": [self.represent(request, i) for i in items],
+            "_items": self.represent_all(request, items),
             "_meta": {"page": parsed.page, "page_size": parsed.page_size, "total": total},
             "_links": links,
         }
@@ -347,7 +360,7 @@ class _Handlers:
         await self.repository.insert_many(items)
         for item in items:
             await _run(self.hooks.after_create, item)
-        return Response({"_items": [self.represent(request, i) for i in items]}, status_code=201)
+        return Response({"_items": self.represent_all(request, items)}, status_code=201)
 
     def _expected(
         self, request: Request[Any, Any, Any], key: str, body: dict[str, Any]
@@ -535,17 +548,12 @@ def _prefix(request: Request[Any, Any, Any]) -> str:
 
 
 def _page_links(request: Request[Any, Any, Any], page: int, last: int) -> dict[str, Any]:
-    def href(number: int) -> dict[str, str]:
-        params = [
-            (k, v)
-            for k in request.query_params
-            for v in request.query_params.getall(k)
-            if k != "page"
-        ]
-        params.append(("page", str(number)))
-        from urllib.parse import urlencode  # noqa: PLC0415 - only here
+    query_params = request.query_params
+    kept = urlencode([(k, v) for k in query_params for v in query_params.getall(k) if k != "page"])
+    start = f"{request.url.path}?{kept}&page=" if kept else f"{request.url.path}?page="
 
-        return {"href": f"{request.url.path}?{urlencode(params)}"}
+    def href(number: int) -> dict[str, str]:
+        return {"href": f"{start}{number}"}
 
     links = {"self": href(page), "first": href(1), "last": href(last)}
     if page > 1:
@@ -553,6 +561,42 @@ def _page_links(request: Request[Any, Any, Any], page: int, last: int) -> dict[s
     if page < last:
         links["next"] = href(page + 1)
     return links
+
+
+class _ListParamsCache:
+    """Parsed collection queries by query string: the same text parses to the same value.
+
+    Only successful parses are kept (a bad query is parsed again, to report
+    it), and what is kept holds no caller's data: the row restriction of the
+    access rules is applied by the handler after this step, per request.
+    """
+
+    _LIMIT = 256
+
+    def __init__(self, model: type[Any], default_page_size: int, max_page_size: int) -> None:
+        self.model = model
+        self.default_page_size = default_page_size
+        self.max_page_size = max_page_size
+        self.parsed: dict[bytes, ListParams] = {}
+
+    def parse(self, request: Request[Any, Any, Any]) -> ListParams:
+        """The parsed query of ``request`` (``InvalidQuery`` when it is not valid)."""
+        key = request.scope.get("query_string", b"")
+        found = self.parsed.get(key)
+        if found is not None:
+            return found
+        query_params = request.query_params
+        params = {name: query_params.getall(name) for name in query_params}
+        parsed = parse_list_params(
+            self.model,
+            params,
+            default_page_size=self.default_page_size,
+            max_page_size=self.max_page_size,
+        )
+        if len(self.parsed) >= self._LIMIT:
+            self.parsed.clear()  # a client cycling through many queries: start afresh
+        self.parsed[key] = parsed
+        return parsed
 
 
 def resource_router(resource: Resource, repository: Repository[Any], settings: Any) -> Router:
