@@ -20,6 +20,7 @@ import attrs
 
 from hexkernel.core.access import access_of, rows_filter
 from hexkernel.core.errors import RepositoryNotBound
+from hexkernel.core.model import Kind
 from hexkernel.core.query import Expr, FieldRef, Query, SortKey, UpdateOp
 
 if TYPE_CHECKING:
@@ -69,6 +70,14 @@ class Index:
         parsed = tuple((k[1:], -1) if k.startswith("-") else (k, 1) for k in keys)
         return cls(parsed, unique, name)
 
+    @classmethod
+    def geo(cls, path: str, name: str | None = None) -> "Index":
+        """A ``2dsphere`` index on a GeoJSON field at ``path`` (one inside an embedded Model, say).
+
+        Top-level GeoJSON fields get one without asking.
+        """
+        return cls(((path, "2dsphere"),), name=name)
+
     @property
     def resolved_name(self) -> str:
         """The index name: given, or MongoDB's default (``field_1_other_-1``)."""
@@ -88,6 +97,8 @@ def model_indexes(model: type[Any]) -> tuple[Index, ...]:
         spec = field.spec
         if spec.index and not (info.document and field.name == "id"):
             out.append(Index(((field.name, 1),), unique=spec.unique))
+    # GeoJSON fields get the 2dsphere index that $near needs and the other geo operators use.
+    out.extend(Index(((f.name, "2dsphere"),)) for f in info.fields if f.node.kind is Kind.GEOMETRY)
     out.extend(getattr(info, "declared_indexes", ()))
     text = tuple((f.name, "text") for f in info.fields if f.spec.text)
     if text:

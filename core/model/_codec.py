@@ -40,6 +40,7 @@ from cattrs.errors import (
 )
 
 from hexkernel.core.errors import ErrorItem, ValidationError
+from hexkernel.core.geo import geojson_dump, geojson_loader, is_geometry_type
 from hexkernel.core.model._info import FieldInfo, ModelInfo, items_from
 from hexkernel.core.model._types import Invalid, Kind, TypeNode, to_utc
 from hexkernel.core.model.marshallers import parse_datetime
@@ -257,6 +258,9 @@ def _register_shared(conv: cattrs.Converter, form: Literal["wire", "storage"]) -
         lambda t: (t.__model__.codec.to_wire) if form == "wire" else (t.__model__.codec.to_storage),
     )
     conv.register_unstructure_hook_factory(is_enum, lambda _t: lambda v: v.value)
+    # GeoJSON geometries have one form: the GeoJSON object, on the wire and in storage.
+    conv.register_structure_hook_factory(is_geometry_type, geojson_loader)
+    conv.register_unstructure_hook_factory(is_geometry_type, lambda _t: geojson_dump)
 
 
 # ------------------------------------------------------------- storage loads

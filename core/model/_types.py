@@ -19,6 +19,7 @@ from typing import Any, Literal
 import attrs
 
 from hexkernel.core.errors import ModelDefinitionError
+from hexkernel.core.geo import is_geometry_type
 
 __all__ = ("Invalid", "Kind", "TypeNode", "analyse", "coerce", "coercer", "problems_of", "to_utc")
 
@@ -60,6 +61,7 @@ class Kind(enum.Enum):
     SET = "set"
     DICT = "dict"
     MODEL = "model"
+    GEOMETRY = "geometry"
 
 
 _SCALARS: dict[Any, Kind] = {
@@ -103,7 +105,7 @@ class TypeNode:
         """Return a short human-readable name, such as ``list[string]``."""
         if self.kind in (Kind.LIST, Kind.SET, Kind.DICT):
             name = f"{self.kind.value}[{self.item.describe()}]"
-        elif self.kind in (Kind.ENUM, Kind.MODEL):
+        elif self.kind in (Kind.ENUM, Kind.MODEL, Kind.GEOMETRY):
             name = self.target.__name__
         else:
             name = self.kind.value
@@ -141,6 +143,8 @@ def analyse(annotation: Any, is_model: Callable[[Any], bool], where: str) -> Typ
         return TypeNode(Kind.ENUM, annotation, nullable, target=annotation)
     if isinstance(annotation, type) and is_model(annotation):
         return TypeNode(Kind.MODEL, annotation, nullable, target=annotation)
+    if is_geometry_type(annotation):
+        return TypeNode(Kind.GEOMETRY, annotation, nullable, target=annotation)
     if origin is Literal:
         return TypeNode(Kind.LITERAL, annotation, nullable, choices=args)
     if origin is list and len(args) == 1:
@@ -343,6 +347,12 @@ def _coerce_model(node: TypeNode, value: Any) -> Any:
     raise _type_error(node)
 
 
+def _coerce_geometry(node: TypeNode, value: Any) -> Any:
+    if isinstance(value, node.target):
+        return value
+    raise _type_error(node)
+
+
 class _Several(Invalid):
     """Several problems inside one container value."""
 
@@ -371,4 +381,5 @@ _COERCERS: dict[Kind, Callable[[TypeNode, Any], Any]] = {
     Kind.SET: _coerce_set,
     Kind.DICT: _coerce_dict,
     Kind.MODEL: _coerce_model,
+    Kind.GEOMETRY: _coerce_geometry,
 }

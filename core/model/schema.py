@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from hexkernel.core import geo
 from hexkernel.core.model._info import FieldInfo, ModelInfo
 from hexkernel.core.model._types import Kind, TypeNode
 
@@ -107,6 +108,10 @@ def _wire_node(node: TypeNode, definitions: dict[str, Any]) -> dict[str, Any]:
             schema["uniqueItems"] = True
     elif kind is Kind.DICT:
         schema = {"type": "object", "additionalProperties": _wire_node(node.item, definitions)}
+    elif kind is Kind.GEOMETRY:
+        name = f"GeoJSON{node.target.__name__}"
+        definitions.setdefault(name, geo.json_schema(node.target))
+        schema = {"$ref": f"#/definitions/{name}"}
     else:
         name = node.target.__name__
         if name not in definitions:
@@ -220,6 +225,8 @@ def _bson_node(node: TypeNode, seen: frozenset[type[Any]]) -> dict[str, Any]:
         # documents it, and it is accepted by more MongoDB-compatible servers than
         # additionalProperties given as a schema.
         schema = {"bsonType": "object", "patternProperties": {"": _bson_node(node.item, seen)}}
+    elif kind is Kind.GEOMETRY:
+        schema = geo.bson_schema(node.target)
     elif node.target in seen:
         schema = {"bsonType": "object"}  # recursive structure: MongoDB cannot reference
     else:
@@ -277,6 +284,8 @@ def _describe_node(
         out["enum"] = node.target.__name__
     if node.kind in (Kind.LIST, Kind.SET, Kind.DICT):
         out["items"] = _describe_node(node.item, embedded, parent)
+    if node.kind is Kind.GEOMETRY:
+        out["geometry"] = node.target.__name__
     if node.kind is Kind.MODEL:
         name = node.target.__name__
         out["model"] = name
