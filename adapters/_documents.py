@@ -37,6 +37,7 @@ from hexkernel.core.query import (
     RawStage,
     SortKey,
     UpdateOp,
+    find_near,
 )
 from hexkernel.core.writes import written
 
@@ -284,7 +285,8 @@ class DocumentRepository(Generic[M]):
     async def find(self, query: Query[M], *, unfiltered: bool = False) -> list[M]:
         """Load the documents matching ``query``; ties in the order are broken by id."""
         order = query.order
-        if not any(key.path == "id" for key in order):
+        # $near orders by distance: an id sort would replace that order, not break its ties.
+        if not any(key.path == "id" for key in order) and find_near(query.filter) is None:
             order = (*order, SortKey("id"))
         fields = self._fields(query.projection)
         documents = await self._collection.find(

@@ -11,8 +11,21 @@ from typing import Any
 
 from hexkernel.adapters._documents import StorageOp, condition_value, storage_path
 from hexkernel.core.errors import ValidationError
+from hexkernel.core.geo import Box, FlatCircle, FlatPolygon, SphericalCap
 from hexkernel.core.model import Kind
-from hexkernel.core.query import And, Condition, ElemMatch, Expr, Not, Op, Or, TextSearch
+from hexkernel.core.query import (
+    And,
+    Condition,
+    ElemMatch,
+    Expr,
+    GeoIntersects,
+    GeoWithin,
+    Near,
+    Not,
+    Op,
+    Or,
+    TextSearch,
+)
 
 __all__ = ("and_filters", "mongo_filter", "mongo_update")
 
@@ -94,19 +107,71 @@ def _text(expr: TextSearch) -> dict[str, Any]:
     return {"$text": {"$search": expr.words}}
 
 
-def mongo_filter(expr: Expr | None) -> dict[str, Any]:
+def _region(expr: GeoWithin) -> dict[str, Any]:
+    region = expr.region
+    if isinstance(region, SphericalCap):
+        return {"$centerSphere": [list(region.center.coordinates[:2]), region.radians]}
+    if isinstance(region, Box):
+        return {"$box": [[p.lon, p.lat] for p in (region.bottom_left, region.top_right)]}
+    if isinstance(region, FlatPolygon):
+        return {"$polygon": [[p.lon, p.lat] for p in region.vertices]}
+    if isinstance(region, FlatCircle):
+        return {"$center": [[region.center.lon, region.center.lat], region.radius_deg]}
+    return {"$geometry": region.to_geojson()}
+
+
+def _near(expr: Near) -> dict[str, Any]:
+    spec: dict[str, Any] = {"$geometry": expr.point.to_geojson()}
+    if expr.max_m is not None:
+        spec["$maxDistance"] = expr.max_m
+    if expr.min_m is not None:
+        spec["$minDistance"] = expr.min_m
+    return {storage_path(expr.path): {"$near": spec}}
+
+
+def _near_for_count(expr: Near) -> dict[str, Any]:
+    """What ``$near`` selects, in the form MongoDB counts (its documentation's substitute).
+
+    ``countDocuments`` refuses ``$near``; ``$geoWithin`` with ``$centerSphere``
+    selects the same points. A line or polygon counts when it lies wholly
+    within the maximum distance (``$near`` takes its nearest point).
+    """
+    path = storage_path(expr.path)
+    center = list(expr.point.coordinates[:2])
+    parts: list[dict[str, Any]] = [{path: {"$ne": None}}]
+    if expr.max_m is not None:
+        cap = SphericalCap(expr.point, expr.max_m)
+        parts = [{path: {"$geoWithin": {"$centerSphere": [center, cap.radians]}}}]
+    if expr.min_m is not None:
+        cap = SphericalCap(expr.point, expr.min_m)
+        parts.append({"$nor": [{path: {"$geoWithin": {"$centerSphere": [center, cap.radians]}}}]})
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def mongo_filter(expr: Expr | None, *, counting: bool = False) -> dict[str, Any]:
     """Translate a query expression into a MongoDB filter document.
 
     A text search is placed at the top level of the filter, beside the other
-    conditions, as MongoDB requires of ``$text``.
+    conditions, as MongoDB requires of ``$text``. With ``counting``, a
+    ``$near`` becomes the ``$geoWithin`` that ``countDocuments`` accepts.
     """
     if expr is None:
         return {}
     if isinstance(expr, Condition):
         return {storage_path(expr.path): _operators(expr)}
+    if isinstance(expr, Near):
+        return _near_for_count(expr) if counting else _near(expr)
+    if isinstance(expr, GeoWithin):
+        return {storage_path(expr.path): {"$geoWithin": _region(expr)}}
+    if isinstance(expr, GeoIntersects):
+        return {
+            storage_path(expr.path): {"$geoIntersects": {"$geometry": expr.geometry.to_geojson()}}
+        }
     if isinstance(expr, And):
         texts = [e for e in expr.items if isinstance(e, TextSearch)]
-        rest = [mongo_filter(e) for e in expr.items if not isinstance(e, TextSearch)]
+        rest = [
+            mongo_filter(e, counting=counting) for e in expr.items if not isinstance(e, TextSearch)
+        ]
         out: dict[str, Any] = _text(texts[0]) if texts else {}
         if len(texts) > 1:
             raise ValueError("a query holds at most one text search")

@@ -26,6 +26,16 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from hexkernel.core.errors import ErrorItem, ValidationError
+from hexkernel.core.geo import (
+    Box,
+    FlatCircle,
+    FlatPolygon,
+    Geometry,
+    MultiPolygon,
+    Point,
+    Polygon,
+    SphericalCap,
+)
 from hexkernel.core.model._info import FieldInfo, items_from
 from hexkernel.core.model._types import Invalid, Kind, TypeNode, coerce
 
@@ -35,7 +45,11 @@ __all__ = (
     "ElemMatch",
     "Expr",
     "FieldRef",
+    "GeoIntersects",
+    "GeoRegion",
+    "GeoWithin",
     "Match",
+    "Near",
     "Not",
     "Op",
     "Or",
@@ -48,6 +62,7 @@ __all__ = (
     "UpdateOp",
     "asc",
     "desc",
+    "find_near",
     "text_fields",
 )
 
@@ -133,6 +148,8 @@ class Or(Expr):
     def __attrs_post_init__(self) -> None:
         if any(_has_text(item) for item in self.items):
             raise TypeError("a text search cannot be one branch of an or: combine it with &")
+        for item in self.items:
+            _refuse_near(item, "cannot be one branch of an or: combine it with &")
 
 
 @attrs.frozen
@@ -144,6 +161,7 @@ class Not(Expr):
     def __attrs_post_init__(self) -> None:
         if _has_text(self.operand):
             raise TypeError("a text search cannot be negated (use -word inside the search)")
+        _refuse_near(self.operand, "cannot be negated")
 
 
 @attrs.frozen
@@ -159,6 +177,9 @@ class ElemMatch(Expr):
     condition: Expr
     scalar: bool
 
+    def __attrs_post_init__(self) -> None:
+        _refuse_near(self.condition, "cannot be used inside elem_match")
+
 
 @attrs.frozen
 class TextSearch(Expr):
@@ -173,6 +194,87 @@ class TextSearch(Expr):
 
     words: str
     fields: tuple[str, ...]
+
+
+GeoRegion = Polygon | MultiPolygon | Box | FlatPolygon | FlatCircle | SphericalCap
+"""What ``geo_within`` searches: a GeoJSON (multi)polygon on the sphere, or a legacy shape."""
+
+
+@attrs.frozen
+class GeoWithin(Expr):
+    """The GeoJSON field at ``path`` lies entirely within ``region`` (``$geoWithin``).
+
+    On the sphere (``Polygon``, ``MultiPolygon``, :class:`SphericalCap`) any
+    geometry can match; the flat legacy shapes (:class:`Box`,
+    :class:`FlatPolygon`, :class:`FlatCircle`) match points only, their edges
+    straight on the longitude/latitude plane, as MongoDB evaluates them.
+    """
+
+    path: str
+    region: GeoRegion
+
+
+@attrs.frozen
+class GeoIntersects(Expr):
+    """The GeoJSON field at ``path`` shares at least one point with ``geometry``."""
+
+    path: str
+    geometry: Geometry
+
+
+@attrs.frozen
+class Near(Expr):
+    """The GeoJSON field at ``path`` lies between ``min_m`` and ``max_m`` metres of ``point``.
+
+    Matches are ordered by distance, nearest first (MongoDB's ``$near`` with a
+    GeoJSON point: distances on the sphere). Hence, as MongoDB requires: at
+    most one per query, only combined with ``&`` (never in an or, never
+    negated), never beside a text search or an explicit sort.
+    """
+
+    path: str
+    point: Point
+    max_m: float | None = None
+    min_m: float | None = None
+
+
+def find_near(expr: Expr | None) -> Near | None:
+    """The :class:`Near` condition among the top-level ``&`` terms of ``expr``, if any."""
+    if isinstance(expr, Near):
+        return expr
+    if isinstance(expr, And):
+        return next((e for e in expr.items if isinstance(e, Near)), None)
+    return None
+
+
+def _nears(expr: Expr) -> int:
+    if isinstance(expr, Near):
+        return 1
+    if isinstance(expr, (And, Or)):
+        return sum(_nears(item) for item in expr.items)
+    if isinstance(expr, Not):
+        return _nears(expr.operand)
+    if isinstance(expr, ElemMatch):
+        return _nears(expr.condition)
+    return 0
+
+
+def _refuse_near(expr: Expr, why: str) -> None:
+    if _nears(expr):
+        raise ValidationError.single(_near_path(expr), "invalid_query", f"$near {why}")
+
+
+def _near_path(expr: Expr) -> str:
+    if isinstance(expr, Near):
+        return expr.path
+    inner: tuple[Expr, ...] = ()
+    if isinstance(expr, (And, Or)):
+        inner = expr.items
+    elif isinstance(expr, Not):
+        inner = (expr.operand,)
+    elif isinstance(expr, ElemMatch):
+        inner = (expr.condition,)
+    return next((_near_path(e) for e in inner if _nears(e)), "")
 
 
 def _has_text(expr: Expr) -> bool:
@@ -388,6 +490,80 @@ class FieldRef:
             )
         return ElemMatch(self._path, inner, scalar)
 
+    # -------------------------------------------------------------------- geo
+    def _geo(self) -> None:
+        if self._node.kind is not Kind.GEOMETRY:
+            raise ValidationError(
+                [ErrorItem(self._path, "invalid_query", "is not a GeoJSON field")]
+            )
+
+    def geo_within(self, region: GeoRegion) -> GeoWithin:
+        """The geometry lies entirely within ``region`` (``$geoWithin``).
+
+        ``region`` is a GeoJSON ``Polygon`` or ``MultiPolygon`` (edges are
+        geodesics; polygons smaller than a hemisphere), or one of the regions
+        of :mod:`hexkernel.core.geo`; see also :meth:`geo_within_sphere` and
+        :meth:`geo_within_box`.
+        """
+        self._geo()
+        if not isinstance(
+            region, (Polygon, MultiPolygon, Box, FlatPolygon, FlatCircle, SphericalCap)
+        ):
+            raise ValidationError(
+                [
+                    ErrorItem(
+                        self._path, "invalid_query", "$geoWithin takes a Polygon or MultiPolygon"
+                    )
+                ]
+            )
+        return GeoWithin(self._path, region)
+
+    def geo_within_sphere(
+        self, center: "Point | tuple[float, float]", radius_m: float
+    ) -> GeoWithin:
+        """The geometry lies within ``radius_m`` metres of ``center`` (``$centerSphere``)."""
+        self._geo()
+        return GeoWithin(self._path, _at(self._path, lambda: SphericalCap(center, radius_m)))
+
+    def geo_within_box(
+        self, bottom_left: "Point | tuple[float, float]", top_right: "Point | tuple[float, float]"
+    ) -> GeoWithin:
+        """The point lies in the longitude/latitude rectangle (``$box``; points only)."""
+        self._geo()
+        return GeoWithin(self._path, _at(self._path, lambda: Box(bottom_left, top_right)))
+
+    def geo_intersects(self, geometry: Geometry) -> GeoIntersects:
+        """The geometry shares at least one point with ``geometry`` (``$geoIntersects``)."""
+        self._geo()
+        if not isinstance(geometry, Geometry):
+            raise ValidationError(
+                [ErrorItem(self._path, "invalid_query", "$geoIntersects takes a GeoJSON geometry")]
+            )
+        return GeoIntersects(self._path, geometry)
+
+    def near(
+        self,
+        point: "Point | tuple[float, float]",
+        *,
+        max_distance_m: float | None = None,
+        min_distance_m: float | None = None,
+    ) -> Near:
+        """Geometries within the distances of ``point`` (metres), nearest first (``$near``).
+
+        See :class:`Near` for the rules a query with it must follow.
+        """
+        self._geo()
+        cap = _at(self._path, lambda: SphericalCap(point, max_distance_m or 0.0))
+        low = None
+        if min_distance_m is not None:
+            low = _at(self._path, lambda: SphericalCap(point, min_distance_m)).radius_m
+        high = None if max_distance_m is None else cap.radius_m
+        if low is not None and high is not None and low > high:
+            raise ValidationError(
+                [ErrorItem(self._path, "invalid_query", "$minDistance exceeds $maxDistance")]
+            )
+        return Near(self._path, cap.center, high, low)
+
     # ---------------------------------------------------------------- sorting
     def _sortable(self) -> None:
         if self._node.kind in (Kind.LIST, Kind.SET, Kind.DICT, Kind.MODEL):
@@ -450,6 +626,13 @@ class FieldRef:
         return UpdateOp("add_to_set", self._path, self._value(item, self._item_node()), self._node)
 
 
+def _at(path: str, build: "Callable[[], Any]") -> Any:
+    try:
+        return build()
+    except ValidationError as exc:
+        raise exc.at(path) from None
+
+
 def _scalar_conjunction(expr: Expr) -> bool:
     """Whether ``expr`` is conditions on the element itself joined by ``&`` (what stores take)."""
     if isinstance(expr, Condition):
@@ -498,6 +681,8 @@ class Query(Generic[M]):
             raise ValueError("skip must not be negative")
         if self.limit is not None and self.limit < 0:
             raise ValueError("limit must not be negative")
+        if self.filter is not None and _nears(self.filter):
+            _check_near(self.filter, self.order)
 
     def where(self, *conditions: Expr) -> "Query[M]":
         """Add conditions; all of them (and any earlier ones) must hold."""
@@ -555,6 +740,23 @@ class Query(Generic[M]):
         return attrs.evolve(self, projection=Projection(exclude=frozenset(_path(r) for r in refs)))
 
 
+def _check_near(expr: Expr, order: tuple[SortKey, ...]) -> None:
+    """The rules MongoDB sets for ``$near``, as validation errors naming the field."""
+    near = find_near(expr)
+    path = near.path if near is not None else _near_path(expr)
+    problem = None
+    if _nears(expr) > 1:
+        problem = "may appear only once in a query"
+    elif near is None:
+        problem = "must be combined with the other conditions by & only"
+    elif _has_text(expr):
+        problem = "cannot be combined with a text search"
+    elif order:
+        problem = "orders by distance: it cannot be combined with a sort"
+    if problem is not None:
+        raise ValidationError.single(path, "invalid_query", f"$near {problem}")
+
+
 def _path(ref: "FieldRef | str") -> str:
     return ref.path if isinstance(ref, FieldRef) else ref
 
@@ -565,6 +767,9 @@ class Match:
     """A filtering stage of a :class:`Pipeline`, as a query expression."""
 
     filter: Expr
+
+    def __attrs_post_init__(self) -> None:
+        _refuse_near(self.filter, "is not allowed in an aggregation (use a $geoNear stage)")
 
 
 @attrs.frozen

@@ -7,6 +7,7 @@ than translating to a MongoDB filter for an emulator. Aggregation pipelines,
 which are a language of their own, are left to a maintained engine.
 """
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -15,9 +16,22 @@ from typing import Any
 from hexkernel.adapters._documents import StorageOp, condition_value, storage_path
 from hexkernel.core.errors import ValidationError
 from hexkernel.core.model import Kind
-from hexkernel.core.query import And, Condition, ElemMatch, Expr, Not, Op, Or, SortKey, TextSearch
+from hexkernel.core.query import (
+    And,
+    Condition,
+    ElemMatch,
+    Expr,
+    GeoIntersects,
+    GeoWithin,
+    Near,
+    Not,
+    Op,
+    Or,
+    SortKey,
+    TextSearch,
+)
 
-__all__ = ("apply_ops", "compile_filter", "resolve", "sort_documents")
+__all__ = ("apply_ops", "compile_filter", "near_distance", "resolve", "sort_documents")
 
 
 def resolve(document: dict[str, Any], path: str) -> Any:
@@ -108,7 +122,42 @@ def compile_filter(expr: Expr | None) -> Callable[[dict[str, Any]], bool]:
         return _compile_elem_match(expr)
     if isinstance(expr, TextSearch):
         return _compile_text(expr)
+    if isinstance(expr, (GeoWithin, GeoIntersects, Near)):
+        return _compile_geo(expr)
     raise TypeError(f"not a query expression: {expr!r}")
+
+
+def _geo() -> Any:
+    """The geo evaluator, which needs shapely (the ``geo`` extra)."""
+    try:
+        from hexkernel.adapters.memory import _geo  # noqa: PLC0415 - shapely only when asked
+    except ImportError as exc:
+        raise ImportError(
+            "the in-memory store evaluates geo queries with shapely: pip install 'hexkernel[geo]'"
+        ) from exc
+    return _geo
+
+
+def near_distance(expr: Near) -> Callable[[dict[str, Any]], float | None]:
+    """The distance in metres from the point of ``expr`` to a document's geometry."""
+    measure = _geo().distance_m
+    path, point = expr.path, expr.point
+    return lambda d: measure(resolve(d, path), point)
+
+
+def _compile_geo(expr: GeoWithin | GeoIntersects | Near) -> Callable[[dict[str, Any]], bool]:
+    geo = _geo()
+    path = expr.path
+    if isinstance(expr, GeoWithin):
+        region = expr.region
+        return lambda d: bool(geo.within(resolve(d, path), region))
+    if isinstance(expr, GeoIntersects):
+        geometry = expr.geometry
+        return lambda d: bool(geo.intersects(resolve(d, path), geometry))
+    measure = near_distance(expr)
+    low = expr.min_m if expr.min_m is not None else 0.0
+    high = expr.max_m if expr.max_m is not None else math.inf
+    return lambda d: (found := measure(d)) is not None and low <= found <= high
 
 
 def _compile_elem_match(expr: ElemMatch) -> Callable[[dict[str, Any]], bool]:

@@ -14,11 +14,17 @@ from typing import Any
 
 from hexkernel.adapters._documents import StorageOp
 from hexkernel.adapters.memory._aggregate import run_pipeline, without
-from hexkernel.adapters.memory._evaluate import apply_ops, compile_filter, resolve, sort_documents
+from hexkernel.adapters.memory._evaluate import (
+    apply_ops,
+    compile_filter,
+    near_distance,
+    resolve,
+    sort_documents,
+)
 from hexkernel.core.errors import DuplicateKey, ValidationError
 from hexkernel.core.persistence import Index
 from hexkernel.core.ports.repository import IndexReport
-from hexkernel.core.query import Expr, Match, RawStage, SortKey
+from hexkernel.core.query import Expr, Match, RawStage, SortKey, find_near
 
 __all__ = ("InMemoryCollection", "InMemoryStore")
 
@@ -157,6 +163,10 @@ class InMemoryCollection:
         """Return matching documents, ordered and windowed."""
         matches = compile_filter(where)
         found = [d for d in self._table.documents.values() if matches(d)]
+        near = find_near(where)
+        if near is not None:  # nearest first, as $near returns them (ties by id)
+            measure = near_distance(near)
+            found.sort(key=lambda d: (measure(d), d["_id"]))
         sort_documents(found, order)
         end = None if limit is None else skip + limit
         window = found[skip:end]

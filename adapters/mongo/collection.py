@@ -120,7 +120,7 @@ class MongoCollection:
         """Count matching documents."""
         with translated(self._model):
             return await self._collection.count_documents(
-                mongo_filter(where), session=self._session
+                mongo_filter(where, counting=True), session=self._session
             )
 
     async def aggregate(
