@@ -637,6 +637,18 @@ def _compile(source: str, name: str, namespace: dict[str, Any]) -> Any:
     return namespace[name]
 
 
+def _inline_dump(field: FieldInfo) -> str | None:
+    """The expression (``{}`` for the value) of the common wire dumpers, saving a call each."""
+    dump = field.wire_dump
+    if dump is _dump_datetime:
+        return '{}.isoformat(timespec="milliseconds").replace("+00:00", "Z")'
+    if dump is dt.date.isoformat:
+        return "{}.isoformat()"
+    if field.node.kind is Kind.ENUM and field.spec.marshaller is None:
+        return "{}.value"
+    return None
+
+
 def _generate_to_wire(info: ModelInfo) -> Callable[[Any], dict[str, Any]]:
     namespace: dict[str, Any] = {}
     lines = ["def to_wire(instance):"]
@@ -648,12 +660,17 @@ def _generate_to_wire(info: ModelInfo) -> Callable[[Any], dict[str, Any]]:
         if dump is None:
             items.append(f"{field.name!r}: instance.{field.name}")
             continue
-        namespace[f"dump_{index}"] = dump
+        inline = _inline_dump(field)
+        if inline is None:
+            namespace[f"dump_{index}"] = dump
+            inline = f"dump_{index}({{}})"
         if field.nullable:
             lines.append(f"    v{index} = instance.{field.name}")
-            items.append(f"{field.name!r}: None if v{index} is None else dump_{index}(v{index})")
+            items.append(
+                f"{field.name!r}: None if v{index} is None else {inline.format(f'v{index}')}"
+            )
         else:
-            items.append(f"{field.name!r}: dump_{index}(instance.{field.name})")
+            items.append(f"{field.name!r}: {inline.format(f'instance.{field.name}')}")
     lines.append("    return {" + ", ".join(items) + "}")
     return typing.cast(
         "Callable[[Any], dict[str, Any]]", _compile("\n".join(lines), "to_wire", namespace)
@@ -758,8 +775,14 @@ def _storage_lines(field: FieldInfo, index: int, namespace: dict[str, Any]) -> l
         item = _EXACT_NAMES[node.item.kind]
         accepted = "type(v) is list" if kind is Kind.LIST else "type(v) in SEQUENCES"
         namespace[f"target_{index}"] = list if kind is Kind.LIST else node.target
+        # A plain loop: cheaper than all() over a generator for the short lists stored.
         return [
-            f"if {accepted} and all(type(x) is {item} for x in v): v = target_{index}(v)",
+            f"if {accepted}:",
+            "    for x in v:",
+            f"        if type(x) is not {item}:",
+            f"            v = {load}(v)",
+            "            break",
+            f"    else: v = target_{index}(v)",
             f"else: v = {load}(v)",
         ]
     return [f"v = {load}(v)"]

@@ -188,9 +188,11 @@ class _Handlers:
         prefix = _prefix(request)
         principal = current_principal()
         links = self._links
+        model = self.model
+        to_wire = self.info.codec.to_wire  # what item.to_dict() calls, for this Model
         out = []
         for item in items:
-            body = item.to_dict()
+            body = to_wire(item) if type(item) is model else item.to_dict()
             body["_links"] = links(prefix, item, principal)
             out.append(body)
         return out
