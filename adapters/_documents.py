@@ -276,7 +276,14 @@ class DocumentRepository(Generic[M]):
     ) -> M:
         """Load one document by id (``NotFound`` if absent or hidden)."""
         fields = self._fields(projection)
-        where = self._where(self._id_ref == key, unfiltered)
+        # A string key is what the id's check keeps as it is: the condition is built
+        # directly; anything else goes through the check, which explains the refusal.
+        by_id = (
+            Condition("id", Op.EQ, key, self._id_node)
+            if isinstance(key, str)
+            else self._id_ref == key
+        )
+        where = self._where(by_id, unfiltered)
         found = await self._collection.find(where, (), 0, 1, fields)
         if not found:
             raise NotFound(self._model.__name__, key)
