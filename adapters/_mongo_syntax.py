@@ -27,7 +27,7 @@ from hexkernel.core.query import (
     TextSearch,
 )
 
-__all__ = ("and_filters", "mongo_filter", "mongo_update")
+__all__ = ("and_filters", "geo_near_stage", "mongo_filter", "mongo_update")
 
 _COMPARISONS = {Op.NE: "$ne", Op.GT: "$gt", Op.GTE: "$gte", Op.LT: "$lt", Op.LTE: "$lte"}
 
@@ -129,38 +129,43 @@ def _near(expr: Near) -> dict[str, Any]:
     return {storage_path(expr.path): {"$near": spec}}
 
 
-def _near_for_count(expr: Near) -> dict[str, Any]:
-    """What ``$near`` selects, in the form MongoDB counts (its documentation's substitute).
+def geo_near_stage(where: Expr, near: Near) -> dict[str, Any]:
+    """The ``$geoNear`` stage selecting what ``where`` (holding ``near``) selects.
 
-    ``countDocuments`` refuses ``$near``; ``$geoWithin`` with ``$centerSphere``
-    selects the same points. A line or polygon counts when it lies wholly
-    within the maximum distance (``$near`` takes its nearest point).
+    ``countDocuments`` refuses ``$near``, so counts run ``[$geoNear, $count]``:
+    the same distances to the nearest point of any geometry, and the other
+    conditions as its ``query``. (MongoDB's own advice, ``$geoWithin`` with
+    ``$centerSphere``, counts a line or polygon only when it lies wholly
+    within the distance, which ``$near`` does not ask.)
     """
-    path = storage_path(expr.path)
-    center = list(expr.point.coordinates[:2])
-    parts: list[dict[str, Any]] = [{path: {"$ne": None}}]
-    if expr.max_m is not None:
-        cap = SphericalCap(expr.point, expr.max_m)
-        parts = [{path: {"$geoWithin": {"$centerSphere": [center, cap.radians]}}}]
-    if expr.min_m is not None:
-        cap = SphericalCap(expr.point, expr.min_m)
-        parts.append({"$nor": [{path: {"$geoWithin": {"$centerSphere": [center, cap.radians]}}}]})
-    return parts[0] if len(parts) == 1 else {"$and": parts}
+    others = [e for e in where.items if e is not near] if isinstance(where, And) else []
+    rest = others[0] if len(others) == 1 else And(tuple(others)) if others else None
+    spec: dict[str, Any] = {
+        "near": near.point.to_geojson(),
+        "key": storage_path(near.path),
+        "distanceField": "_hk_distance",
+        "spherical": True,
+        "query": mongo_filter(rest),
+    }
+    if near.max_m is not None:
+        spec["maxDistance"] = near.max_m
+    if near.min_m is not None:
+        spec["minDistance"] = near.min_m
+    return {"$geoNear": spec}
 
 
-def mongo_filter(expr: Expr | None, *, counting: bool = False) -> dict[str, Any]:
+def mongo_filter(expr: Expr | None) -> dict[str, Any]:
     """Translate a query expression into a MongoDB filter document.
 
     A text search is placed at the top level of the filter, beside the other
-    conditions, as MongoDB requires of ``$text``. With ``counting``, a
-    ``$near`` becomes the ``$geoWithin`` that ``countDocuments`` accepts.
+    conditions, as MongoDB requires of ``$text``.
     """
     if expr is None:
         return {}
     if isinstance(expr, Condition):
         return {storage_path(expr.path): _operators(expr)}
     if isinstance(expr, Near):
-        return _near_for_count(expr) if counting else _near(expr)
+        return _near(expr)
     if isinstance(expr, GeoWithin):
         return {storage_path(expr.path): {"$geoWithin": _region(expr)}}
     if isinstance(expr, GeoIntersects):
@@ -169,9 +174,7 @@ def mongo_filter(expr: Expr | None, *, counting: bool = False) -> dict[str, Any]
         }
     if isinstance(expr, And):
         texts = [e for e in expr.items if isinstance(e, TextSearch)]
-        rest = [
-            mongo_filter(e, counting=counting) for e in expr.items if not isinstance(e, TextSearch)
-        ]
+        rest = [mongo_filter(e) for e in expr.items if not isinstance(e, TextSearch)]
         out: dict[str, Any] = _text(texts[0]) if texts else {}
         if len(texts) > 1:
             raise ValueError("a query holds at most one text search")

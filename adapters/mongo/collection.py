@@ -18,12 +18,17 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ExecutionTimeout, OperationFailure
 
 from hexkernel.adapters._documents import StorageOp, storage_path
-from hexkernel.adapters._mongo_syntax import and_filters, mongo_filter, mongo_update
+from hexkernel.adapters._mongo_syntax import (
+    and_filters,
+    geo_near_stage,
+    mongo_filter,
+    mongo_update,
+)
 from hexkernel.adapters.mongo.errors import translated
 from hexkernel.core.errors import InvalidAggregation, QueryTimeout
 from hexkernel.core.persistence import Index
 from hexkernel.core.ports.repository import IndexReport
-from hexkernel.core.query import Expr, Match, RawStage, SortKey
+from hexkernel.core.query import Expr, Match, RawStage, SortKey, find_near
 
 __all__ = ("MongoCollection", "mongo_filter", "mongo_update")
 
@@ -118,9 +123,16 @@ class MongoCollection:
 
     async def count(self, where: Expr | None) -> int:
         """Count matching documents."""
+        near = find_near(where)
         with translated(self._model):
+            if near is not None:  # countDocuments refuses $near: $geoNear counts the same
+                assert where is not None  # noqa: S101 - a near condition is part of it
+                pipeline = [geo_near_stage(where, near), {"$count": "n"}]
+                cursor = await self._collection.aggregate(pipeline, session=self._session)
+                counted = await cursor.to_list(None)
+                return int(counted[0]["n"]) if counted else 0
             return await self._collection.count_documents(
-                mongo_filter(where, counting=True), session=self._session
+                mongo_filter(where), session=self._session
             )
 
     async def aggregate(
