@@ -486,7 +486,9 @@ def _point(value: "Point | Sequence[float]", path: str) -> Point:
     try:
         return Point(*value)
     except ValidationError as exc:
-        raise exc.at(path) from None
+        raise ValidationError(
+            [attrs.evolve(e, field=path + e.field.removeprefix("coordinates")) for e in exc.errors]
+        ) from None
     except TypeError:
         raise ValidationError.single(
             path, "invalid_position", "must be a Point or (lon, lat)"

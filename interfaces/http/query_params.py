@@ -19,6 +19,16 @@ from typing import Any
 import attrs
 
 from hexkernel.core.errors import ErrorItem, HexkernelError, ValidationError
+from hexkernel.core.geo import (
+    EARTH_RADIUS_M,
+    FlatCircle,
+    FlatPolygon,
+    Geometry,
+    MultiPolygon,
+    Point,
+    Polygon,
+    from_geojson,
+)
 from hexkernel.core.model import Kind, TypeNode
 from hexkernel.core.model.marshallers import parse_datetime
 from hexkernel.core.query import (
@@ -55,6 +65,8 @@ _WHERE_OPERATORS = frozenset(
     }
 )
 _WHERE_LOGICAL = frozenset({"$and", "$or", "$nor"})
+_GEO_OPERATORS = frozenset({"$geoWithin", "$geoIntersects", "$near", "$nearSphere"})
+_GEO_WITHIN_SHAPES = ("$geometry", "$box", "$polygon", "$center", "$centerSphere")
 
 
 class InvalidQuery(HexkernelError, ValueError):
@@ -278,6 +290,10 @@ def _where_operator(
     scalar: TypeNode,
     depth: int = 0,
 ) -> Expr:
+    if op in _GEO_OPERATORS:
+        if node.kind is not Kind.GEOMETRY:
+            raise _bad(parameter, f"{op} applies to GeoJSON fields only")
+        return _geo_operator(parameter, ref, op, operand)
     if op not in _WHERE_OPERATORS:
         raise _bad("where", f"operator {op} is not allowed")
     if depth > _MAX_DEPTH:
@@ -289,7 +305,7 @@ def _where_operator(
             _where_operator(parameter, ref, k, v, node=node, scalar=scalar, depth=depth + 1)
             for k, v in operand.items()
         ]
-        return ~_all_of(inner)
+        return _logic(parameter, lambda: ~_all_of(inner))
     if op == "$elemMatch":
         return _elem_match(parameter, ref, operand, node=node, depth=depth + 1)
     if op in ("$in", "$nin", "$all", "$exists", "$size"):
@@ -367,6 +383,126 @@ def _elem_match(parameter: str, ref: FieldRef, operand: Any, *, node: TypeNode, 
     return _guard(parameter, lambda: ref.elem_match(on_item))
 
 
+def _logic(parameter: str, build: Callable[[], Expr]) -> Expr:
+    """Combine expressions; a combination MongoDB refuses ($near in an $or) names the field."""
+    try:
+        return build()
+    except ValidationError as exc:
+        item = exc.errors[0]
+        raise _bad(f"where.{item.field}" if item.field else parameter, item.message) from None
+
+
+# --------------------------------------------------------------------- geo
+def _geometry(parameter: str, op: str, value: Any, *allowed: type[Geometry]) -> Any:
+    """A GeoJSON operand, checked like a field value; problems name their place in it."""
+    try:
+        geometry = from_geojson(value)
+    except ValidationError as exc:
+        raise InvalidQuery(
+            [
+                ErrorItem(
+                    parameter, "invalid_geometry", f"{op} $geometry{_at(e.field)}: {e.message}"
+                )
+                for e in exc.errors
+            ]
+        ) from None
+    if allowed and not isinstance(geometry, allowed):
+        names = " or ".join(cls.__name__ for cls in allowed)
+        raise _bad(parameter, f"{op} $geometry must be a {names}", "invalid_geometry")
+    return geometry
+
+
+def _at(path: str) -> str:
+    return "" if not path else f"[{path}]" if path.startswith("[") else f".{path}"
+
+
+def _pair(parameter: str, op: str, value: Any) -> Any:
+    if not isinstance(value, list) or len(value) != 2:  # noqa: PLR2004 - two items
+        raise _bad(parameter, f"{op} takes an array of two items", "invalid_geometry")
+    return value
+
+
+def _geo_within(parameter: str, ref: FieldRef, operand: dict[str, Any]) -> Expr:
+    op = "$geoWithin"
+    if len(operand) != 1 or next(iter(operand)) not in _GEO_WITHIN_SHAPES:
+        raise _bad(parameter, f"$geoWithin takes one of {', '.join(_GEO_WITHIN_SHAPES)}")
+    shape, value = next(iter(operand.items()))
+    if shape == "$geometry":
+        region = _geometry(parameter, op, value, Polygon, MultiPolygon)
+        return _guard(parameter, lambda: ref.geo_within(region))
+    if shape == "$box":
+        low, high = _pair(parameter, shape, value)
+        return _shape(parameter, lambda: ref.geo_within_box(low, high))
+    if shape == "$polygon":
+        if not isinstance(value, list):
+            raise _bad(parameter, "$polygon takes an array of positions", "invalid_geometry")
+        return _shape(parameter, lambda: ref.geo_within(FlatPolygon(value)))
+    center, radius = _pair(parameter, shape, value)
+    if shape == "$center":
+        return _shape(parameter, lambda: ref.geo_within(FlatCircle(center, radius)))
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)):
+        raise _bad(parameter, "$centerSphere takes a radius in radians", "invalid_geometry")
+    return _shape(parameter, lambda: ref.geo_within_sphere(center, radius * EARTH_RADIUS_M))
+
+
+def _shape(parameter: str, build: Callable[[], Expr]) -> Expr:
+    try:
+        return build()
+    except ValidationError as exc:
+        raise InvalidQuery(
+            [ErrorItem(parameter, "invalid_geometry", _shape_message(e)) for e in exc.errors]
+        ) from None
+    except TypeError:
+        raise _bad(parameter, "positions are [longitude, latitude]", "invalid_geometry") from None
+
+
+def _shape_message(item: ErrorItem) -> str:
+    # Region errors are built under the field's path: keep the operator's part only.
+    where = item.field[item.field.find("$") :] if "$" in item.field else item.field
+    return f"{where}: {item.message}" if where else item.message
+
+
+def _near(parameter: str, ref: FieldRef, op: str, operand: dict[str, Any]) -> Expr:
+    unknown = [k for k in operand if k not in ("$geometry", "$maxDistance", "$minDistance")]
+    if unknown or "$geometry" not in operand:
+        raise _bad(
+            parameter,
+            f"{op} takes $geometry (a GeoJSON Point) and optionally $maxDistance and "
+            "$minDistance in metres",
+        )
+    point = _geometry(parameter, op, operand["$geometry"], Point)
+    distances = {}
+    for key in ("$maxDistance", "$minDistance"):
+        value = operand.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+        ):
+            raise _bad(parameter, f"{key} takes a non-negative number of metres", "invalid_value")
+        distances[key] = value
+    return _guard(
+        parameter,
+        lambda: ref.near(
+            point,
+            max_distance_m=distances["$maxDistance"],
+            min_distance_m=distances["$minDistance"],
+        ),
+    )
+
+
+def _geo_operator(parameter: str, ref: FieldRef, op: str, operand: Any) -> Expr:
+    """``$geoWithin``, ``$geoIntersects``, ``$near`` and ``$nearSphere`` on a GeoJSON field."""
+    if not isinstance(operand, dict) or not operand:
+        raise _bad(parameter, f"{op} takes an object")
+    if op == "$geoWithin":
+        return _geo_within(parameter, ref, operand)
+    if op == "$geoIntersects":
+        if list(operand) != ["$geometry"]:
+            raise _bad(parameter, "$geoIntersects takes $geometry (a GeoJSON geometry)")
+        geometry = _geometry(parameter, op, operand["$geometry"])
+        return _guard(parameter, lambda: ref.geo_intersects(geometry))
+    return _near(parameter, ref, op, operand)
+
+
 _MAX_DEPTH = 8
 
 
@@ -386,8 +522,11 @@ def where_expression(model: Any, document: Any, depth: int = 0, prefix: str = ""
             if not isinstance(spec, list) or not spec:
                 raise _bad("where", f"{key} takes a non-empty array of conditions")
             parts = [where_expression(model, part, depth + 1, prefix) for part in spec]
-            combined = _all_of(parts) if key == "$and" else _any_of(parts)
-            exprs.append(~combined if key == "$nor" else combined)
+            combined = _logic(
+                "where",
+                lambda parts=parts, key=key: _all_of(parts) if key == "$and" else _any_of(parts),
+            )
+            exprs.append(_logic("where", lambda c=combined: ~c) if key == "$nor" else combined)
         else:
             exprs.append(_where_field(model, str(key), spec, depth, prefix))
     return _all_of(exprs)
@@ -507,10 +646,15 @@ def parse_list_params(
         attempt(step)
     if errors:
         raise InvalidQuery(errors)
-    if search:
-        query = query.search(search[0])
-    if exprs:
-        query = query.where(*exprs)
+    try:
+        if search:
+            query = query.search(search[0])
+        if exprs:
+            query = query.where(*exprs)
+    except ValidationError as exc:  # rules on the whole query ($near with a sort, say)
+        raise InvalidQuery(
+            [attrs.evolve(e, field=f"where.{e.field}") for e in exc.errors]
+        ) from None
     page, page_size = sizes["page"], sizes["page_size"]
     return ListParams(query.page(page, page_size), page, page_size, search[0] if search else None)
 
@@ -581,6 +725,8 @@ def _match_stage(model: type[Any], spec: Any, here: str, *, model_shape: bool) -
     if model_shape:
         try:
             return Match(where_expression(model, spec))
+        except ValidationError as exc:
+            raise _bad(here, exc.errors[0].message) from None
         except InvalidQuery as exc:
             raise InvalidQuery(
                 [attrs.evolve(e, field=f"{here}.{e.field}") for e in exc.errors]
