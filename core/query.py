@@ -20,6 +20,7 @@ their members, as on construction.
 """
 
 import enum
+import math
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
@@ -553,16 +554,27 @@ class FieldRef:
         See :class:`Near` for the rules a query with it must follow.
         """
         self._geo()
-        cap = _at(self._path, lambda: SphericalCap(point, max_distance_m or 0.0))
-        low = None
-        if min_distance_m is not None:
-            low = _at(self._path, lambda: SphericalCap(point, min_distance_m)).radius_m
-        high = None if max_distance_m is None else cap.radius_m
+        center = _at(self._path, lambda: point if isinstance(point, Point) else Point(*point))
+        low = self._metres("$minDistance", min_distance_m)
+        high = self._metres("$maxDistance", max_distance_m)
         if low is not None and high is not None and low > high:
             raise ValidationError(
                 [ErrorItem(self._path, "invalid_query", "$minDistance exceeds $maxDistance")]
             )
-        return Near(self._path, cap.center, high, low)
+        return Near(self._path, center, high, low)
+
+    def _metres(self, name: str, value: float | None) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValidationError(
+                [
+                    ErrorItem(
+                        self._path, "invalid_distance", f"{name} is a non-negative number of metres"
+                    )
+                ]
+            )
+        return float(value) if math.isfinite(value) else None
 
     # ---------------------------------------------------------------- sorting
     def _sortable(self) -> None:

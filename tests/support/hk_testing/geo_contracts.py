@@ -26,6 +26,8 @@ from pymongo.errors import OperationFailure
 from hexkernel.core import Model, Query, ValidationError
 from hexkernel.core.geo import (
     EARTH_RADIUS_M,
+    FlatCircle,
+    FlatPolygon,
     Geometry,
     LineString,
     MultiPolygon,
@@ -280,6 +282,23 @@ class GeoContract:
             "potsdam",
         ]
 
+    async def test_geo_within_a_flat_polygon_holds_points_only(self, backend, geo_missing):
+        _skip_unless(geo_missing, "$polygon")
+        repo = await self._stored(backend)
+        triangle = FlatPolygon(
+            [(13.0, 52.3), (13.6, 52.3), (13.6, 52.7)]
+        )  # south-east of a diagonal
+        found = await self._find(repo, Place.location.geo_within(triangle))
+        assert sorted(found) == ["berlin", "mitte"]  # potsdam lies west of the diagonal
+
+    async def test_geo_within_a_flat_circle_takes_degrees_and_holds_points_only(
+        self, backend, geo_missing
+    ):
+        _skip_unless(geo_missing, "$center")
+        repo = await self._stored(backend)
+        found = await self._find(repo, Place.location.geo_within(FlatCircle(BERLIN, 0.02)))
+        assert sorted(found) == ["berlin", "mitte"]  # the district is not a point
+
     async def test_near_orders_by_distance_within_the_maximum(self, backend, geo_missing):
         _skip_unless(geo_missing, "$near")
         repo = await self._stored(backend)
@@ -417,6 +436,22 @@ class GeoRestContract:
             ),
         )
         assert sorted(boxed) == ["berlin", "potsdam"]
+
+    async def test_where_legacy_flat_polygon_and_center(self, client, geo_missing):
+        _skip_unless(geo_missing, "$polygon", "$center")
+        await self._stored(client)
+        triangle = [[13.0, 52.3], [13.6, 52.3], [13.6, 52.7]]
+        found = await self._names(
+            client, **_where({"location": {"$geoWithin": {"$polygon": triangle}}})
+        )
+        assert sorted(found) == ["berlin", "mitte"]
+        circle = {"$center": [[13.405, 52.52], 0.02]}
+        assert sorted(
+            await self._names(client, **_where({"location": {"$geoWithin": circle}}))
+        ) == [
+            "berlin",
+            "mitte",
+        ]
 
     async def test_where_geo_intersects(self, client, geo_missing):
         _skip_unless(geo_missing, "$geoIntersects")
