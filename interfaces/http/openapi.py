@@ -16,6 +16,8 @@ from typing import Any
 
 from litestar.openapi.spec import Components, Operation
 
+from hexkernel.core.model import Kind
+
 __all__ = (
     "DocumentedComponents",
     "action_component",
@@ -147,6 +149,14 @@ def _query(name: str, description: str, schema: dict[str, Any], **extra: Any) ->
     return {"name": name, "in": "query", "description": description, "schema": schema, **extra}
 
 
+_GEO_WHERE = (
+    "; on GeoJSON fields also $geoWithin ($geometry Polygon or MultiPolygon, $box, $polygon, "
+    "$center, $centerSphere with a radius in radians), $geoIntersects ($geometry) and $near or "
+    "$nearSphere ($geometry Point, $maxDistance and $minDistance in metres; nearest first, so "
+    "not with sort, $or, $nor or $not). Positions are [longitude, latitude]"
+)
+
+
 def list_parameters(model: type[Any], max_page_size: int) -> list[dict[str, Any]]:
     """The documented query parameters of ``GET /<collection>``.
 
@@ -154,6 +164,7 @@ def list_parameters(model: type[Any], max_page_size: int) -> list[dict[str, Any]
     described in the operation's text rather than listed one by one.
     """
     text_index = any(f.spec.text for f in model.__model__.fields)
+    geo_fields = [f.name for f in model.__model__.fields if f.node.kind is Kind.GEOMETRY]
     parameters = [
         _query("page", "Page number, from 1", {"type": "integer", "minimum": 1}),
         _query(
@@ -172,7 +183,8 @@ def list_parameters(model: type[Any], max_page_size: int) -> list[dict[str, Any]
         _query(
             "where",
             "A MongoDB-style filter as JSON, restricted to the Model's fields and to "
-            "$and $or $nor $not $eq $ne $gt $gte $lt $lte $in $nin $exists $all $elemMatch $size",
+            "$and $or $nor $not $eq $ne $gt $gte $lt $lte $in $nin $exists $all $elemMatch $size"
+            + (_GEO_WHERE if geo_fields else ""),
             {"type": "string"},
         ),
     ]

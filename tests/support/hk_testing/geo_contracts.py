@@ -612,4 +612,9 @@ class GeoRestContract:
 
     async def test_openapi_describes_the_geojson_field(self, client):
         document = (await client.get("/schema/openapi.json")).json()
-        assert "GeoJSON" in json.dumps(document)
+        assert "GeoJSON" in json.dumps(document["components"])
+        where = next(
+            p for p in document["paths"]["/places"]["get"]["parameters"] if p["name"] == "where"
+        )
+        assert "$geoWithin" in where["description"]
+        assert "$near" in where["description"]
