@@ -137,13 +137,14 @@ def instances(tmp_path, mongo_uri, redis_url, redis_prefix):
         "HEXKERNEL_LOG_LEVEL": "WARNING",
     }
     shared = {**base, "HEXKERNEL_AUTH__PRINCIPAL_INVALIDATION": redis_url}
-    made = {"a": Instance("a", tmp_path, shared)}
-    made["a"].wait()  # the first one creates the administrator
-    made["b"] = Instance("b", tmp_path, shared)
-    made["control"] = Instance("control", tmp_path, base)  # a cache, no channel
-    for instance in made.values():
-        instance.wait()
+    made = {}
     try:
+        made["a"] = Instance("a", tmp_path, shared)
+        made["a"].wait()  # the first one creates the administrator
+        made["b"] = Instance("b", tmp_path, shared)
+        made["control"] = Instance("control", tmp_path, base)  # a cache, no channel
+        for instance in made.values():
+            instance.wait()
         yield made
     finally:
         for instance in made.values():
