@@ -266,7 +266,7 @@ class _Handlers:
         items = await self.repository.find(query)
         total = await self.repository.count(query.filter)
         last = max(1, -(-total // parsed.page_size))
-        links = _page_links(request, parsed.page, last)
+        links = _page_links(self.list_params.link_start(request), parsed.page, last)
         body = {
             "_items": self.represent_all(request, items),
             "_meta": {"page": parsed.page, "page_size": parsed.page_size, "total": total},
@@ -549,10 +549,8 @@ def _prefix(request: Request[Any, Any, Any]) -> str:
     return str(request.scope.get("root_path", "") or "")
 
 
-def _page_links(request: Request[Any, Any, Any], page: int, last: int) -> dict[str, Any]:
-    query_params = request.query_params
-    kept = urlencode([(k, v) for k in query_params for v in query_params.getall(k) if k != "page"])
-    start = f"{request.url.path}?{kept}&page=" if kept else f"{request.url.path}?page="
+def _page_links(start: str, page: int, last: int) -> dict[str, Any]:
+    """The page links of a collection; ``start`` is the URL up to the page number."""
 
     def href(number: int) -> dict[str, str]:
         return {"href": f"{start}{number}"}
@@ -566,11 +564,12 @@ def _page_links(request: Request[Any, Any, Any], page: int, last: int) -> dict[s
 
 
 class _ListParamsCache:
-    """Parsed collection queries by query string: the same text parses to the same value.
+    """Parsed collection queries, and the stem of their page links, by query string.
 
-    Only successful parses are kept (a bad query is parsed again, to report
-    it), and what is kept holds no caller's data: the row restriction of the
-    access rules is applied by the handler after this step, per request.
+    The same text parses to the same value. Only successful parses are kept
+    (a bad query is parsed again, to report it), and what is kept holds no
+    caller's data: the row restriction of the access rules is applied by the
+    handler after this step, per request.
     """
 
     _LIMIT = 256
@@ -580,6 +579,7 @@ class _ListParamsCache:
         self.default_page_size = default_page_size
         self.max_page_size = max_page_size
         self.parsed: dict[bytes, ListParams] = {}
+        self.starts: dict[tuple[str, str, bytes], str] = {}
 
     def parse(self, request: Request[Any, Any, Any]) -> ListParams:
         """The parsed query of ``request`` (``InvalidQuery`` when it is not valid)."""
@@ -599,6 +599,23 @@ class _ListParamsCache:
             self.parsed.clear()  # a client cycling through many queries: start afresh
         self.parsed[key] = parsed
         return parsed
+
+    def link_start(self, request: Request[Any, Any, Any]) -> str:
+        """The URL of the page links up to the page number: path and the other parameters."""
+        scope = request.scope
+        key = (scope.get("root_path", ""), scope["path"], scope.get("query_string", b""))
+        start = self.starts.get(key)
+        if start is None:
+            query_params = request.query_params
+            kept = urlencode(
+                [(k, v) for k in query_params for v in query_params.getall(k) if k != "page"]
+            )
+            path = request.url.path
+            start = f"{path}?{kept}&page=" if kept else f"{path}?page="
+            if len(self.starts) >= self._LIMIT:
+                self.starts.clear()
+            self.starts[key] = start
+        return start
 
 
 def resource_router(resource: Resource, repository: Repository[Any], settings: Any) -> Router:

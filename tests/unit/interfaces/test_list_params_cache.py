@@ -80,3 +80,16 @@ def test_the_cache_is_bounded(cache):
         parse(cache, f"page={number + 1}")
     assert len(cache.parsed) <= _ListParamsCache._LIMIT
     assert parse(cache, "page=3").page == 3
+
+
+def test_the_page_links_stem_keeps_every_parameter_but_the_page(cache):
+    request = FakeRequest("status=open&page=2&sort=-priority&q=a+b%26c")
+    request.scope.update(path="/tasks", root_path="/api")
+    request.url = type("Url", (), {"path": "/api/tasks"})()  # type: ignore[attr-defined]
+    start = cache.link_start(request)  # type: ignore[arg-type]
+    assert start == "/api/tasks?status=open&sort=-priority&q=a+b%26c&page="
+    assert cache.link_start(request) is start  # type: ignore[arg-type]
+    bare = FakeRequest("page=3")
+    bare.scope.update(path="/tasks")
+    bare.url = type("Url", (), {"path": "/tasks"})()  # type: ignore[attr-defined]
+    assert cache.link_start(bare) == "/tasks?page="  # type: ignore[arg-type]
