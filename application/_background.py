@@ -3,7 +3,22 @@
 import asyncio
 import contextlib
 
-__all__ = ("BackgroundWorker",)
+__all__ = ("BackgroundWorker", "raise_if_stopping")
+
+
+def raise_if_stopping() -> None:
+    """Raise ``CancelledError`` when the running task has been asked to stop.
+
+    Call it where a worker's loop catches ``Exception`` to log and retry. A
+    library that turns a cancellation into an error of its own (a driver
+    timing out the very wait it was cancelled in, say) would otherwise have
+    the loop log that error and carry on, and the stop that cancelled it
+    would wait for ever. ``Task.cancelling()`` still counts the request after
+    the ``CancelledError`` itself was lost.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 class BackgroundWorker:

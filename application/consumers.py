@@ -37,7 +37,7 @@ from typing import Any
 
 import tenacity
 
-from hexkernel.application._background import BackgroundWorker
+from hexkernel.application._background import BackgroundWorker, raise_if_stopping
 from hexkernel.application.dispatcher import EventDispatcher
 from hexkernel.application.middleware import using_unit_of_work
 from hexkernel.application.outbox import Outbox
@@ -245,6 +245,7 @@ class ConsumerRunner(BackgroundWorker):
             try:
                 await self.run_once()
             except Exception:
+                raise_if_stopping()
                 log.exception("consuming %s failed; trying again in %.2f s", self._topics, pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from hexkernel.application._background import BackgroundWorker
+from hexkernel.application._background import BackgroundWorker, raise_if_stopping
 from hexkernel.core.errors import ConcurrencyConflict, DuplicateKey, NotFound
 from hexkernel.core.model import Model
 from hexkernel.core.ports.event_store import EventStore, StoredEvent
@@ -192,6 +192,7 @@ class ProjectionRunner(BackgroundWorker):
             try:
                 handled = await self.catch_up()
             except Exception:
+                raise_if_stopping()
                 log.exception("a projection batch failed; trying again in %.2f s", pause)
                 pause = min(pause * 2, 5.0)
                 await asyncio.sleep(pause)

@@ -28,7 +28,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from hexkernel.application._background import BackgroundWorker
+from hexkernel.application._background import BackgroundWorker, raise_if_stopping
 from hexkernel.core.ports.message_broker import MessageBroker
 from hexkernel.core.ports.outbox import OutboxMessage, OutboxStore
 
@@ -142,6 +142,7 @@ class OutboxRelay(BackgroundWorker):
                     self._purged_at = time.monotonic()
                     await self.purge()
             except Exception:
+                raise_if_stopping()
                 log.exception("relaying the outbox failed; trying again in %.2f s", pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)

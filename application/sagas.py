@@ -49,6 +49,7 @@ from typing import Any
 
 import tenacity
 
+from hexkernel.application._background import raise_if_stopping
 from hexkernel.application.middleware import current_unit_of_work
 from hexkernel.core.errors import ConcurrencyConflict, DuplicateKey, HexkernelError
 from hexkernel.core.ids import new_id
@@ -450,6 +451,7 @@ class SagaCoordinator:
                 found = await self.resume_due()
                 pause = self._poll_interval
             except Exception:
+                raise_if_stopping()
                 log.exception("looking for due sagas failed")
                 found, pause = 0, min(pause * 2, 30.0)
             if found >= self._batch_size:
