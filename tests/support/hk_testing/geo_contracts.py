@@ -397,6 +397,16 @@ class GeoRestContract:
         read = await client.get(f"/places/{created.json()['id']}")
         assert read.json()["location"] == sent
 
+    async def test_a_merge_patch_replaces_a_geometry(self, client):
+        created = await client.post("/places", json={"name": "p", "location": BERLIN.to_geojson()})
+        key = created.json()["id"]
+        moved = await client.patch(f"/places/{key}", json={"location": PARIS.to_geojson()})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["location"] == PARIS.to_geojson()
+        area = DISTRICT.to_geojson()
+        reshaped = await client.patch(f"/places/{key}", json={"location": area})
+        assert reshaped.json()["location"] == area
+
     async def test_a_bad_geometry_is_a_400_naming_each_problem(self, client):
         response = await client.post(
             "/places",
