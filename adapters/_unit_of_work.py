@@ -7,6 +7,7 @@ and rolls back when it raised. Adapters supply ``_begin``, ``_end``,
 still open.
 """
 
+import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -28,6 +29,8 @@ __all__ = ("UnitOfWorkBase", "run_with_retries")
 M = TypeVar("M")
 R = TypeVar("R")
 
+log = logging.getLogger("hexkernel.uow")
+
 
 class UnitOfWorkBase:
     """The ``async with`` protocol of a unit of work, around adapter hooks."""
@@ -35,6 +38,11 @@ class UnitOfWorkBase:
     _token: "Token[Any] | None" = None
     _collected: "tuple[Event, ...]" = ()
     _writes: CollectedWrites | None = None
+    _after_commit: "tuple[Callable[[], object], ...]" = ()
+
+    def on_commit(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once the transaction has committed (never after a rollback)."""
+        self._after_commit = (*self._after_commit, callback)
 
     def collect(self, *events: "Event") -> None:
         """Keep domain events raised in this transaction, to be dispatched after the commit."""
@@ -86,17 +94,29 @@ class UnitOfWorkBase:
         if self._token is not None:
             deactivate(self._token)
             self._token = None
+        callbacks, self._after_commit = self._after_commit, ()
+        committed = False
         try:
             if exc is not None:
                 self._collected = ()
             if self.open:
-                await (self.commit() if exc is None else self.rollback())
+                if exc is None:
+                    await self.commit()
+                    committed = True
+                else:
+                    await self.rollback()
         finally:
             await self._end()
             if writes is not None:
                 # Caches evicted at the write may have read the old document
                 # again before the commit: evict once more now that it is over.
                 await writes.announce_again()
+        if committed:
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("a callback after the commit failed")
 
 
 async def run_with_retries(

@@ -19,7 +19,7 @@ before the unit commits.
 """
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hexkernel.application.buses import Next
@@ -58,11 +58,31 @@ class Outbox:
         self._routes: dict[type[Message], str] = dict(routes or {})
         self._registry = registry
         self._staged: weakref.WeakKeyDictionary[UnitOfWork, int] = weakref.WeakKeyDictionary()
+        self._watched: weakref.WeakSet[UnitOfWork] = weakref.WeakSet()
+        self._listeners: list[Callable[[], object]] = []
 
     @property
     def store(self) -> OutboxStore:
         """The outbox store."""
         return self._store
+
+    def on_commit(self, listener: Callable[[], object]) -> None:
+        """Call ``listener`` each time a unit of work that wrote to the outbox commits.
+
+        The service wakes its relay this way (``OutboxRelay.notify``), so a
+        message is published as soon as its transaction commits, while the
+        relay polls an idle outbox rarely.
+        """
+        self._listeners.append(listener)
+
+    def _committed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def _written(self, unit: UnitOfWork) -> None:
+        if self._listeners and unit not in self._watched:
+            self._watched.add(unit)
+            unit.on_commit(self._committed)
 
     def route(self, message_type: type[Message], topic: str) -> None:
         """Send messages of ``message_type`` (and its subclasses) to ``topic``."""
@@ -119,6 +139,7 @@ class Outbox:
             raise LookupError(f"no topic is routed for {type(message).__qualname__}")
         envelope = Envelope.wrap(message, registry=self._registry, message_id=message_id)
         await self._store.add([OutboxMessage(topic=chosen, envelope=envelope)], uow=unit)
+        self._written(unit)
         return envelope
 
     async def stage(self, uow: UnitOfWork | None = None) -> int:
@@ -138,6 +159,7 @@ class Outbox:
                 pending.append(OutboxMessage(topic=topic, envelope=envelope))
         if pending:
             await self._store.add(pending, uow=unit)
+            self._written(unit)
         self._staged[unit] = len(collected)
         return len(pending)
 

@@ -13,10 +13,16 @@ marking sent leaves the message to be published again. Consumers therefore
 de-duplicate by message id (the inbox of
 :class:`~hexkernel.application.consumers.ConsumerRunner`).
 
-The relay polls the outbox (every ``poll_interval`` seconds while it is
-empty, at once while batches come back full); :meth:`OutboxRelay.notify`
-wakes it early. :meth:`OutboxRelay.start` and :meth:`OutboxRelay.stop` run it
-in the background for an application's lifespan.
+The relay polls the outbox: at once while batches come back full, after
+``poll_interval`` seconds when one comes back short, and, while the outbox
+stays empty, ever less often (the pause doubles up to ``idle_poll_interval``).
+:meth:`OutboxRelay.notify` wakes it at once and starts the pauses over; a
+service calls it when a unit of work that wrote to its outbox commits
+(``Outbox.on_commit``), so a message is published right after its commit
+however long the relay has been idle, and an idle service does not spend its
+CPU asking an empty outbox. Messages written by other processes, or left by a
+relay that died, are found by the next poll. :meth:`OutboxRelay.start` and
+:meth:`OutboxRelay.stop` run it in the background for an application's lifespan.
 """
 
 import asyncio
@@ -54,7 +60,9 @@ class OutboxRelay(BackgroundWorker):
         batch_size: How many messages one claim takes at most.
         lease: Seconds a claim keeps other relays off its messages; longer
             than publishing a batch takes, and than the clock skew between hosts.
-        poll_interval: Seconds to wait when the outbox has nothing to send.
+        poll_interval: Seconds to wait after a short batch.
+        idle_poll_interval: The longest wait while the outbox stays empty
+            (the wait doubles from ``poll_interval`` up to it).
         retention: Seconds sent messages are kept before they are deleted
             (``None``: never delete them).
         after_publish: Awaited after a batch is published and before it is
@@ -70,6 +78,7 @@ class OutboxRelay(BackgroundWorker):
         batch_size: int = 100,
         lease: float = 30.0,
         poll_interval: float = 0.2,
+        idle_poll_interval: float = 2.0,
         retention: float | None = 86_400.0,
         after_publish: AfterPublish | None = None,
     ) -> None:
@@ -79,6 +88,7 @@ class OutboxRelay(BackgroundWorker):
         self._batch = batch_size
         self._lease = lease
         self._poll = poll_interval
+        self._idle_poll = max(idle_poll_interval, poll_interval)
         self._retention = retention
         self._after_publish = after_publish
         self._purged_at = float("-inf")
@@ -134,7 +144,7 @@ class OutboxRelay(BackgroundWorker):
 
     async def follow(self) -> None:
         """Relay until cancelled; failures are logged and retried after a growing pause."""
-        pause = self._poll
+        pause = idle = self._poll
         while True:
             try:
                 handled = await self.relay_once()
@@ -148,10 +158,18 @@ class OutboxRelay(BackgroundWorker):
                 pause = min(pause * 2, 5.0)
                 continue
             pause = self._poll
-            if handled < self._batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
+            if handled >= self._batch:
+                idle = self._poll
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), idle)
+            if self._wake.is_set():
                 self._wake.clear()
+                idle = self._poll
+            elif handled == 0:
+                idle = min(idle * 2, self._idle_poll)
+            else:
+                idle = self._poll
 
     def _task_name(self) -> str:
         return "hexkernel-outbox-relay"

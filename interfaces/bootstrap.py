@@ -205,6 +205,7 @@ class RootContainer(containers.DeclarativeContainer):
         batch_size=config.broker.relay_batch_size,
         lease=config.broker.relay_lease_seconds,
         poll_interval=config.broker.relay_poll_seconds,
+        idle_poll_interval=config.broker.relay_idle_poll_seconds,
     )
     consumer_topics = providers.List()
     consumer_handlers = providers.Dict()
@@ -303,6 +304,7 @@ class RootContainer(containers.DeclarativeContainer):
                     "relay_batch_size": broker.relay_batch_size,
                     "relay_lease_seconds": broker.relay_lease_seconds,
                     "relay_poll_seconds": broker.relay_poll_seconds,
+                    "relay_idle_poll_seconds": broker.relay_idle_poll_seconds,
                     "redeliver_after_seconds": broker.redeliver_after_seconds,
                     "max_attempts": broker.max_attempts,
                 },
@@ -346,6 +348,7 @@ class Service:
         self._principal_cache: PrincipalCache | None = None
         self._forget_user_writes: Callable[[], None] | None = None
         self._background: list[OutboxRelay | ConsumerRunner | ProjectionRunner] = []
+        self._relay_woken = False
         self.models = tuple(models)
         # Making a repository does no I/O (the MongoDB client connects lazily).
         self.repositories: dict[type[Any], Repository[Any]] = {
@@ -444,7 +447,12 @@ class Service:
             await store.ensure_indexes()
         self._background = []
         if container.settings().broker.relay:
-            self._background.append(container.outbox_relay())
+            relay = container.outbox_relay()
+            if not self._relay_woken:
+                # Publish right after each commit that wrote to the outbox.
+                container.outbox().on_commit(relay.notify)
+                self._relay_woken = True
+            self._background.append(relay)
         self._background += [c for c in container.consumers() if c.topics]
         runner = container.projection_runner()
         if runner.projections:

@@ -109,6 +109,7 @@ class BrokerSettings:
     relay_batch_size: int = attrs.field(default=100, validator=attrs.validators.ge(1))
     relay_lease_seconds: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
     relay_poll_seconds: float = attrs.field(default=0.2, validator=attrs.validators.gt(0))
+    relay_idle_poll_seconds: float = attrs.field(default=2.0, validator=attrs.validators.gt(0))
     redeliver_after_seconds: float = attrs.field(default=30.0, validator=attrs.validators.gt(0))
     max_attempts: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.ge(1))

@@ -57,6 +57,16 @@ class UnitOfWork(Protocol):
         """The events collected so far, in order (emptied by a rollback)."""
         ...
 
+    def on_commit(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` once the transaction has committed (never after a rollback).
+
+        For what must follow the commit and never precede it: waking a
+        worker that reads what the transaction wrote (the outbox relay), say.
+        Callbacks run in the order given, after the unit is closed; one that
+        raises is logged and the others still run.
+        """
+        ...
+
     async def commit(self) -> None:
         """Make every write of the transaction durable and visible."""
         ...

@@ -1240,6 +1240,36 @@ class UnitOfWorkContract(_Contract):
         assert await outside.find(Query(Chore)) == [existing, first, second]
         assert (await outside.get(existing.id)).version == 2
 
+    async def test_callbacks_run_after_the_commit_and_never_after_a_rollback(self, backend, caplog):
+        seen: list[str] = []
+
+        def broken() -> None:
+            raise RuntimeError("a broken callback")
+
+        async with backend.uow_factory() as uow:
+            chore = await uow.repository(Chore).insert(Chore(title="Committed"))
+            uow.on_commit(lambda: seen.append("first"))
+            uow.on_commit(broken)
+            uow.on_commit(lambda: seen.append(f"open={uow.open}"))
+            assert seen == []  # nothing runs before the commit
+
+        # In order, after the unit closed; a failing one is logged and the rest run.
+        assert seen == ["first", "open=False"]
+        assert "a callback after the commit failed" in caplog.text
+        assert (await backend.repository(Chore).get(chore.id)).title == "Committed"
+
+        rolled_back: list[str] = []
+
+        async def fail() -> None:
+            async with backend.uow_factory() as uow:
+                await uow.repository(Chore).insert(Chore(title="Rolled back"))
+                uow.on_commit(lambda: rolled_back.append("ran"))
+                raise Boom
+
+        with pytest.raises(Boom):
+            await fail()
+        assert rolled_back == []
+
     async def test_every_write_of_a_failed_unit_is_rolled_back(self, backend):
         outside = backend.repository(Chore)
         board = await _stored_board(backend)

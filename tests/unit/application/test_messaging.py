@@ -253,6 +253,37 @@ async def test_a_failing_broker_leaves_the_unpublished_messages_to_the_next_roun
     assert [d.envelope.open(MESSAGES).n for d in received] == [0, 1, 2]
 
 
+async def test_an_idle_relay_polls_ever_less_often_and_a_commit_wakes_it_at_once():
+    messaging, broker = MemoryMessaging(), InMemoryBroker()
+    bus, outbox = wired(messaging)
+    claims = 0
+    claim = messaging.outbox_store.claim
+
+    async def counted(*args, **kwargs):
+        nonlocal claims
+        claims += 1
+        return await claim(*args, **kwargs)
+
+    messaging.outbox_store.claim = counted  # type: ignore[method-assign]
+    relay = OutboxRelay(messaging.outbox_store, broker, poll_interval=0.01, idle_poll_interval=5.0)
+    outbox.on_commit(relay.notify)
+    await relay.start()
+    try:
+        await asyncio.sleep(0.7)
+        # Pauses of 0.01, 0.02, 0.04 ... s: about 7 claims, where a fixed pause makes 70.
+        assert 3 <= claims <= 10
+        # The relay now sleeps for 0.64 s or more; the commit wakes it.
+        await bus.dispatch(Ship(n=1))
+        for _ in range(20):
+            if await broker.topic_length(TOPIC):
+                break
+            await asyncio.sleep(0.01)
+        assert await broker.topic_length(TOPIC) == 1
+        assert await messaging.outbox_store.unsent() == 0
+    finally:
+        await relay.stop()
+
+
 # ---------------------------------------------------------------- consumers
 async def test_a_redelivered_message_takes_effect_once():
     messaging, broker = MemoryMessaging(), InMemoryBroker()

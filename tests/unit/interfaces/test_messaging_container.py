@@ -97,6 +97,28 @@ async def test_the_app_lifespan_runs_the_relay_and_the_consumers():
     assert service._background == []
 
 
+async def test_a_commit_wakes_the_services_idle_relay():
+    settings = Settings(
+        broker=BrokerSettings(relay_poll_seconds=0.01, relay_idle_poll_seconds=30.0)
+    )
+    container = RootContainer.from_settings(settings)
+    container.command_handlers.override(providers.Dict({Ship: providers.Object(ship)}))
+    container.message_routes.override(providers.Dict({ShipmentRequested: "shipments"}))
+    container.message_registry.override(providers.Object(MESSAGES))
+    service = Service(container, [Shipment])
+    await service.start_background()
+    try:
+        await asyncio.sleep(1.0)  # idle: the relay's pause has grown past 0.5 s
+        await container.command_bus().dispatch(Ship(n=1))
+        for _ in range(25):
+            if await container.outbox_store().unsent() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert await container.outbox_store().unsent() == 0
+    finally:
+        await service.stop_background()
+
+
 async def test_with_the_relay_off_and_no_topics_nothing_runs_in_the_background():
     container = RootContainer.from_settings(Settings(broker=BrokerSettings(relay=False)))
     service = Service(container, [])
