@@ -586,14 +586,13 @@ def geojson_dump(value: Geometry) -> dict[str, Any]:
 # ------------------------------------------------------------------ schemas
 _NUMBER = {"type": "number"}
 _POSITION = {
+    # One schema for every item: tuple-form "items" is Draft-04 only (OpenAPI 3.1 and
+    # JSON Schema 2020-12 read it differently), so the ranges are stated in words.
     "type": "array",
     "minItems": 2,
     "maxItems": 3,
-    "items": [
-        {"type": "number", "minimum": -180, "maximum": 180},
-        {"type": "number", "minimum": -90, "maximum": 90},
-        _NUMBER,
-    ],
+    "items": _NUMBER,
+    "description": "[longitude (-180 to 180), latitude (-90 to 90), optional altitude]",
 }
 
 
