@@ -20,8 +20,8 @@ with its path (``coordinates[0][3][1]``), like the rest of Model validation:
 * longitudes lie in [-180, 180], latitudes in [-90, 90], numbers are finite;
 * a LineString has at least two positions;
 * a Polygon's linear rings are closed (first position equals the last), have
-  at least four positions, and do not cross themselves (MongoDB refuses to
-  index such a ring);
+  at least four positions, and do not cross themselves; its holes lie inside
+  its exterior ring (MongoDB refuses to index a polygon breaking either);
 * MultiPoint, MultiLineString, MultiPolygon and GeometryCollection hold at
   least one member (an empty geometry cannot be indexed either).
 
@@ -34,6 +34,7 @@ The region classes (:class:`Box`, :class:`FlatPolygon`, :class:`FlatCircle`,
 :class:`SphericalCap`) are operands of ``geo_within`` queries, not field types.
 """
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
@@ -158,7 +159,34 @@ def _polygon(raw: Any, path: str, problems: _Problems) -> tuple[tuple[Position, 
     rings = _array(raw, path, problems, 1, "linear ring")
     if rings is None:
         return ()
-    return tuple(_ring(r, f"{path}[{i}]", problems) for i, r in enumerate(rings))
+    before = len(problems.items)
+    checked = tuple(_ring(r, f"{path}[{i}]", problems) for i, r in enumerate(rings))
+    if len(problems.items) == before:
+        shell = checked[0]
+        for index, hole in enumerate(checked[1:], start=1):
+            if not _inside(shell, hole):
+                problems.add(
+                    f"{path}[{index}]", "hole_outside", "a hole must lie inside the exterior ring"
+                )
+    return checked
+
+
+def _inside(shell: Sequence[Position], hole: Sequence[Position]) -> bool:
+    """Whether ``hole`` lies inside ``shell``: no edges meet, and a vertex is inside.
+
+    On the longitude/latitude plane, as the self-crossing test (MongoDB refuses
+    to index a polygon whose hole leaves its shell).
+    """
+    for i in range(len(shell) - 1):
+        for j in range(len(hole) - 1):
+            if _crosses(shell[i], shell[i + 1], hole[j], hole[j + 1]):
+                return False
+    lon, lat = hole[0][0], hole[0][1]
+    inside = False
+    for (x1, y1, *_), (x2, y2, *_) in itertools.pairwise(shell):
+        if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
 
 
 def _many(

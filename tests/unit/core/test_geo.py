@@ -80,6 +80,14 @@ def test_geometries_are_immutable_and_hashable():
             lambda: Polygon([[(0, 0), (1, 1), (1, 0), (0, 1), (0, 0)]]),
             {("coordinates[0]", "self_intersecting_ring")},
         ),
+        (
+            lambda: Polygon([SQUARE[0], [(2, 2), (3, 2), (3, 3), (2, 2)]]),
+            {("coordinates[1]", "hole_outside")},
+        ),
+        (
+            lambda: Polygon([SQUARE[0], [(0.5, 0.5), (1.5, 0.5), (0.5, 0.8), (0.5, 0.5)]]),
+            {("coordinates[1]", "hole_outside")},
+        ),
         (lambda: MultiPoint([]), {("coordinates", "too_short")}),
         (
             lambda: MultiPolygon([SQUARE, [[(0, 0), (200, 0), (1, 1), (0, 0)]]]),
