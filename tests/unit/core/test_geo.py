@@ -1,7 +1,11 @@
 """GeoJSON geometries: RFC 7946 checks with paths, the Model round trip, schemas and the DSL."""
 
+import json
+
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hexkernel.adapters._mongo_syntax import geo_near_stage, mongo_filter
 from hexkernel.core import Model, ValidationError
@@ -195,3 +199,45 @@ def test_geo_methods_check_their_field_and_operands():
     }
     one = Query(Spot).where(Spot.location.near((0, 0)), Spot.area.exists())
     assert one.filter is not None
+
+
+_coordinate = st.floats(-180, 180, allow_nan=False)
+_latitude = st.floats(-90, 90, allow_nan=False)
+_points = st.builds(
+    Point, _coordinate, _latitude, st.none() | st.floats(-1e4, 1e4, allow_nan=False)
+)
+_positions = st.tuples(_coordinate, _latitude)
+_lines = st.lists(_positions, min_size=2, max_size=5, unique=True).map(LineString)
+
+
+@st.composite
+def _boxes(draw):
+    west = draw(st.floats(-170, 160))
+    south = draw(st.floats(-80, 70))
+    return Polygon.from_box(west, south, west + draw(st.floats(0.5, 10)), south + 5)
+
+
+_geometries = st.one_of(
+    _points,
+    _lines,
+    _boxes(),
+    st.lists(_positions, min_size=1, max_size=4).map(MultiPoint),
+    st.lists(_lines, min_size=1, max_size=3).map(
+        lambda ls: MultiLineString([x.coordinates for x in ls])
+    ),
+    st.lists(_boxes(), min_size=1, max_size=3).map(
+        lambda ps: MultiPolygon([p.coordinates for p in ps])
+    ),
+)
+
+
+@given(
+    _points,
+    st.none() | _boxes(),
+    st.none() | _geometries | st.lists(_geometries, min_size=1, max_size=3).map(GeometryCollection),
+)
+def test_geometries_round_trip_through_both_forms(location, area, shape):
+    spot = Spot(location=location, area=area, shape=shape)
+    codec = Spot.__model__.codec
+    assert codec.from_wire(json.loads(json.dumps(codec.to_wire(spot)))) == spot
+    assert codec.from_storage(codec.to_storage(spot)) == spot
