@@ -36,6 +36,7 @@ _TYPE_MISMATCH = 14
 _DUPLICATE_KEY = 11000
 _DOCUMENT_VALIDATION_FAILURE = 121
 _WRITE_CONFLICT = 112
+_GEO_KEYS = 16755  # "Can't extract geo keys": a geometry the 2dsphere index cannot hold
 _INDEX_NAME = re.compile(r"index: (\S+)")
 
 
@@ -109,6 +110,10 @@ def _translate(model: str, error: PyMongoError) -> NoReturn:
         if exc.code == _DOCUMENT_VALIDATION_FAILURE:
             raise ValidationError.single(
                 "", "schema_violation", "the database rejected the document", model
+            ) from exc
+        if exc.code == _GEO_KEYS:
+            raise ValidationError.single(
+                "", "invalid_geometry", "the database cannot index a geometry of it", model
             ) from exc
         if exc.code == _TYPE_MISMATCH:
             raise ValidationError.single(
