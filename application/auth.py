@@ -500,7 +500,15 @@ class Authenticator:
         if principal.client_id == subject and subject in self._clients:
             return principal
         assert subject is not None  # noqa: S101 - _derive refused the token otherwise
-        entry = await self._lookup(users, subject)
+        cache = self.cache
+        if cache is None:
+            entry: CacheEntry = (0.0, await users.principal(subject))
+        else:
+            found = cache.get(subject)
+            if found is None:
+                generation = cache.generation
+                found = cache.put(subject, await users.principal(subject), generation)
+            entry = found
         if derived[2] is entry:
             return derived[3]  # type: ignore[no-any-return]
         current = entry[1]
@@ -519,16 +527,6 @@ class Authenticator:
             self._derived.clear()
         self._derived[id(claims)] = derived
         return derived
-
-    async def _lookup(self, users: UserDirectory, subject: str) -> CacheEntry:
-        cache = self.cache
-        if cache is None:
-            return (0.0, await users.principal(subject))
-        entry = cache.get(subject)
-        if entry is not None:
-            return entry
-        generation = cache.generation
-        return cache.put(subject, await users.principal(subject), generation)
 
 
 class ModelUserDirectory:

@@ -369,14 +369,8 @@ def access_of(model: type[Any]) -> Access:
 # cannot be reused while it is there.
 _ROWS: dict[tuple[type[Any], int], tuple[Principal, "Expr | None"]] = {}
 _ROWS_LIMIT = 10_000
-_PURE: dict[int, tuple[Rule, bool]] = {}
-
-
-def _is_pure(rule: Rule) -> bool:
-    known = _PURE.get(id(rule))
-    if known is None or known[0] is not rule:
-        known = _PURE[id(rule)] = (rule, bool(rule.pure))
-    return known[1]
+# Per Model: the access declaration seen, its rows rule and whether it is pure.
+_ROW_RULES: dict[type[Any], tuple[Any, Rule | None, bool]] = {}
 
 
 def rows_filter(model: type[Any]) -> Expr | None:
@@ -386,11 +380,15 @@ def rows_filter(model: type[Any]) -> Expr | None:
     expression that matches nothing. The result of a pure rule is
     remembered per principal.
     """
-    rule = access_of(model).rows
+    declared = getattr(model.__model__, "access", None)
+    known = _ROW_RULES.get(model)
+    if known is None or known[0] is not declared:
+        rule = access_of(model).rows
+        known = _ROW_RULES[model] = (declared, rule, rule is not None and bool(rule.pure))
+    _, rule, pure = known
     if rule is None:
         return None
     principal = current_principal()
-    pure = _is_pure(rule)
     if pure:
         key = (model, id(principal))
         hit = _ROWS.get(key)

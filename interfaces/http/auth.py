@@ -53,6 +53,9 @@ SKIP_AUTHENTICATION = "skip_authentication"
 """The ``opt`` key that exempts a route handler from bearer authentication."""
 
 _TOKEN68 = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+# The well-formed header in one match (the common case); anything else goes
+# through _bearer_token, which says what is wrong.
+_BEARER = re.compile(rb"[ \t]*[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)[ \t]*")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FORM = "application/x-www-form-urlencoded"
 _REF = "#/components/schemas/"
@@ -70,6 +73,15 @@ def _bearer_token(values: list[bytes]) -> str:
     if scheme.lower() != "bearer" or not token or not _TOKEN68.match(token):
         raise InvalidToken("malformed", "the Authorization header must be 'Bearer <token>'")
     return token
+
+
+def _header_token(values: list[bytes]) -> str:
+    """The token of the ``Authorization`` headers: a well-formed one in one match, else as above."""
+    if len(values) == 1:
+        found = _BEARER.fullmatch(values[0])
+        if found is not None:
+            return found.group(1).decode("ascii")
+    return _bearer_token(values)
 
 
 class BearerAuthentication(ASGIMiddleware):
@@ -91,7 +103,7 @@ class BearerAuthentication(ASGIMiddleware):
         values = [v for k, v in scope["headers"] if k == b"authorization"]
         principal = ANONYMOUS
         if values:
-            principal = await self._authenticator.authenticate(_bearer_token(values))
+            principal = await self._authenticator.authenticate(_header_token(values))
         scope["user"] = principal
         with as_principal(principal):
             await next_app(scope, receive, send)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from hexkernel.adapters.security import JwtVerifier, KeyRing, KeySource
 from hexkernel.core.errors import InvalidToken
-from hexkernel.interfaces.http.auth import _bearer_token
+from hexkernel.interfaces.http.auth import _bearer_token, _header_token
 
 B64 = st.text(
     alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=", max_size=60
@@ -31,6 +31,31 @@ def test_any_header_is_a_token_or_an_invalid_token(raw):
         assert raw.lower().startswith(b"bearer")
         assert token
         assert token in raw.decode()
+
+
+def _outcome(parse, values):
+    try:
+        return parse(values)
+    except InvalidToken as exc:
+        return ("refused", exc.reason, str(exc))
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.builds(
+            lambda scheme, gap, token, tail: scheme + gap + token + tail,
+            st.sampled_from([b"Bearer", b"bearer", b"BEARER", b"BeArEr", b"Basic", b" Bearer"]),
+            st.sampled_from([b" ", b"  ", b"\t", b"", b" \t "]),
+            st.binary(max_size=80) | B64.map(str.encode),
+            st.sampled_from([b"", b" ", b"\t", b"\r", b" x", b"\n"]),
+        ),
+    ),
+    st.integers(min_value=1, max_value=2),
+)
+def test_the_fast_path_reads_every_header_as_the_full_parser_does(raw, count):
+    values = [raw] * count
+    assert _outcome(_header_token, values) == _outcome(_bearer_token, values)
 
 
 def test_the_scheme_is_case_insensitive_and_one_header_only():
