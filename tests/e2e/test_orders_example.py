@@ -243,7 +243,7 @@ class Cluster:
         asyncio.run(send())
 
     def journal(self) -> str:
-        """The orders service's log, counter, checkpoints and orders: shown when an invariant fails."""
+        """The orders log, counter, checkpoints, orders and rows: shown when an invariant fails."""
         with MongoClient(self.mongo_uri) as mongo:
             db = mongo[self.databases["orders"]]
             lines = [
