@@ -98,6 +98,26 @@ class BearerAuthentication(ASGIMiddleware):
     def __init__(self, security: Security) -> None:
         self._authenticator = security.authenticator
 
+    def __call__(self, app: ASGIApp) -> ASGIApp:
+        """Wrap one route's app.
+
+        Leaner than ``ASGIMiddleware``'s generic wrapper (which also handles
+        path patterns and keyword calls), as it runs on every request: HTTP
+        only, and not where the handler's ``opt`` holds ``skip_authentication``.
+        """
+        handle = self.handle
+
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            handler = scope.get("route_handler")
+            if scope["type"] != ScopeType.HTTP or (
+                handler is not None and handler.opt.get(SKIP_AUTHENTICATION)
+            ):
+                await app(scope, receive, send)
+            else:
+                await handle(scope, receive, send, app)
+
+        return middleware
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         """Authenticate the request, then run the rest of the stack as that principal."""
         values = [v for k, v in scope["headers"] if k == b"authorization"]
