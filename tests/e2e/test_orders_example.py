@@ -178,48 +178,36 @@ class Cluster:
                 mongo.drop_database(name)
 
     # ---------------------------------------------------------------- HTTP
-    def post_customer(self, name: str, limit: str) -> dict[str, Any]:
-        response = httpx.post(
-            f"{self.customers.base}/customers",
-            json={"name": name, "credit_limit": limit},
-            timeout=30,
-        )
-        assert response.status_code == 201, response.text
+    @staticmethod
+    def _call(method: str, url: str, expected: int, **kwargs: Any) -> Any:
+        """The JSON answer of a request that must get the ``expected`` status."""
+        response = httpx.request(method, url, timeout=kwargs.pop("timeout", 30), **kwargs)
+        assert response.status_code == expected, response.text
         return response.json()
+
+    def post_customer(self, name: str, limit: str) -> dict[str, Any]:
+        body = {"name": name, "credit_limit": limit}
+        return self._call("POST", f"{self.customers.base}/customers", 201, json=body)
 
     def customer(self, customer_id: str) -> dict[str, Any]:
-        response = httpx.get(f"{self.customers.base}/customers/{customer_id}", timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
+        return self._call("GET", f"{self.customers.base}/customers/{customer_id}", 200)
 
     def events(self, customer_id: str) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.customers.base}/customers/{customer_id}/events", timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()["_items"]
+        url = f"{self.customers.base}/customers/{customer_id}/events"
+        return self._call("GET", url, 200)["_items"]
 
     def post_order(self, customer_id: str, total: str) -> dict[str, Any]:
-        response = httpx.post(
-            f"{self.orders.base}/orders",
-            json={"customer_id": customer_id, "total": total},
-            timeout=60,
-        )
-        assert response.status_code == 201, response.text
-        return response.json()
+        body = {"customer_id": customer_id, "total": total}
+        return self._call("POST", f"{self.orders.base}/orders", 201, json=body, timeout=60)
 
     def order(self, order_id: str) -> dict[str, Any]:
-        response = httpx.get(f"{self.orders.base}/orders/{order_id}", timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
+        return self._call("GET", f"{self.orders.base}/orders/{order_id}", 200)
 
     def saga(self, saga_id: str) -> dict[str, Any]:
-        response = httpx.get(f"{self.orders.base}/sagas/{saga_id}", timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
+        return self._call("GET", f"{self.orders.base}/sagas/{saga_id}", 200)
 
     def history(self, customer_id: str) -> dict[str, Any]:
-        response = httpx.get(f"{self.orders.base}/order-history/{customer_id}", timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
+        return self._call("GET", f"{self.orders.base}/order-history/{customer_id}", 200)
 
     def settled(self, order_id: str, *, timeout: float = SETTLE) -> dict[str, Any]:
         """The order once it is in a final state."""
